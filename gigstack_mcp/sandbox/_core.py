@@ -1,0 +1,164 @@
+"""What every sandbox endpoint shares: errors in gigstack's shape, envelopes, pagination, the request
+context, and the `operation` decorator that validates bodies against the contract and replays
+idempotent creates. Resource modules (`clients.py`, `invoices.py`, ...) only hold domain behaviour."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ._store import Doc, Store
+
+DEFAULT_TEAM = "team_sandbox"
+
+
+class ApiError(Exception):
+    """Becomes gigstack's documented error envelope `{message, error}` plus a machine-readable `code`."""
+
+    def __init__(self, status: int, message: str, error: str, code: str) -> None:
+        super().__init__(f"{status} {message}: {error}")
+        self.status, self.message, self.error, self.code = status, message, error, code
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"message": self.message, "error": self.error, "code": self.code}, self.status)
+
+
+def invalid(error: str, message: str = "Invalid request body") -> ApiError:
+    return ApiError(400, message, error, "validation_failed")
+
+
+def not_found(what: str, id: str) -> ApiError:
+    return ApiError(404, f"{what} not found", f"No {what.lower()} with id {id}", "resource_not_found")
+
+
+def conflict(message: str, error: str, code: str = "business_rule_violation") -> ApiError:
+    return ApiError(409, message, error, code)
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def ok(data: Any, message: str, status: int = 200) -> JSONResponse:
+    return JSONResponse({"message": message, "data": data}, status)
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s:{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("s:"):
+            raise ValueError
+        return int(raw[2:])
+    except ValueError:
+        raise invalid("next is not a cursor returned by this API", "Invalid pagination cursor") from None
+
+
+@dataclass
+class Ctx:
+    """One request: who (team), what (path params, query, body) and where state lives (store)."""
+
+    request: Request
+    store: Store
+    team: str
+    body: Any
+    sandbox: Any  # the SandboxState, for base_url and helpers shared across resources
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.request.path_params
+
+    @property
+    def query(self) -> Any:
+        return self.request.query_params
+
+    def get_or_404(self, coll: str, id: str, what: str) -> Doc:
+        doc = self.store.get(self.team, coll, id)
+        if doc is None:
+            raise not_found(what, id)
+        return doc
+
+    def page(self, coll: str, message: str, pred: Callable[[Doc], bool] | None = None) -> JSONResponse:
+        """gigstack's list envelope: newest first (sort=asc to flip), `limit` 1-100, opaque `next` cursor."""
+        q = self.query
+        try:
+            limit = int(q.get("limit", 10))
+        except ValueError:
+            raise invalid("limit must be an integer from 1 to 100", "Invalid query parameter") from None
+        if not 1 <= limit <= 100:
+            raise invalid("limit must be an integer from 1 to 100", "Invalid query parameter")
+        rows = self.store.all(self.team, coll)
+        gte = q.get("created[gte]") or q.get("created_gte")
+        lte = q.get("created[lte]") or q.get("created_lte")
+        rows = [
+            (seq, d)
+            for seq, d in rows
+            if (pred is None or pred(d))
+            and (gte is None or d.get("created_at", 0) >= int(gte))
+            and (lte is None or d.get("created_at", 0) <= int(lte))
+            and all(
+                str((d.get("metadata") or {}).get(k.split(".", 1)[-1].removeprefix("metadata_"))) == v
+                for k, v in q.items()
+                if k.startswith(("metadata.", "metadata_"))
+            )
+        ]
+        ascending = q.get("sort") == "asc"
+        if q.get("order_by") == "name":
+            rows.sort(key=lambda r: (str(r[1].get("name") or r[1].get("legal_name") or ""), r[0]))
+        if not ascending:
+            rows.reverse()
+        total = len(rows)
+        cursor = q.get("next")
+        if cursor:
+            after = _decode_cursor(cursor)
+            idx = next((i for i, (seq, _) in enumerate(rows) if seq == after), None)
+            if idx is None:
+                raise invalid("next is not a cursor returned by this API", "Invalid pagination cursor")
+            rows = rows[idx + 1 :]
+        chunk = rows[:limit]
+        has_more = len(rows) > limit
+        return JSONResponse(
+            {
+                "message": message,
+                "data": [d for _, d in chunk],
+                "next": _encode_cursor(chunk[-1][0]) if has_more else None,
+                "has_more": has_more,
+                "total_results": total,
+            }
+        )
+
+
+Handler = Callable[[Ctx], Awaitable[Response] | Response]
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str  # under /v2, Starlette syntax: /clients/{id}
+    operation_id: str
+    handler: Handler
+    idempotent_create: bool = False  # POST that replays the first answer for a repeated key
+
+
+@dataclass
+class Resource:
+    """A resource module's table of operations, collected by the app."""
+
+    name: str
+    operations: list[Operation] = field(default_factory=list)
+
+    def op(self, method: str, path: str, operation_id: str, *, idempotent_create: bool = False):
+        def deco(fn: Handler) -> Handler:
+            self.operations.append(Operation(method, path, operation_id, fn, idempotent_create))
+            return fn
+
+        return deco

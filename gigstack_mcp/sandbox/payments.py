@@ -1,0 +1,5 @@
+"""Sandbox /payments (to be implemented: see issue 3)."""
+
+from ._core import Resource
+
+resource = Resource("payments")

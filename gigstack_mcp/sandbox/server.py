@@ -1,0 +1,77 @@
+"""Run the sandbox: in a background thread on a free loopback port (in-process use, tests, the MCP
+server with no API key), or standalone in the foreground (`gigstack-mcp sandbox`)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from .app import SandboxState, create_app
+
+
+class SandboxServer:
+    """`with SandboxServer() as sb: sb.url` -> http://127.0.0.1:PORT/v2, served from a daemon thread."""
+
+    def __init__(
+        self,
+        api_key: str | dict[str, str] = "sk_test_sandbox",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        db: str | None = None,
+        seed: bool = True,
+        fault_seed: int | None = None,
+    ) -> None:
+        self.api_key = api_key if isinstance(api_key, str) else next(iter(api_key))
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host, self.port = self._sock.getsockname()[:2]
+        self.base_url = f"http://{self.host}:{self.port}"
+        self.app = create_app(api_key, db=db, seed=seed, base_url=self.base_url, fault_seed=fault_seed)
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/v2"
+
+    @property
+    def state(self) -> SandboxState:
+        return self.app.state.sandbox  # type: ignore[attr-defined]
+
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, name="gigstack-sandbox", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the gigstack sandbox did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._sock.close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve_forever(host: str, port: int, api_key: str, db: str | None) -> None:
+    """Foreground server for `gigstack-mcp sandbox`."""
+    base = f"http://{host}:{port}"
+    app = create_app(api_key, db=db, base_url=base)
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")

@@ -1,0 +1,5 @@
+"""Sandbox /teams (to be implemented: see issue 3)."""
+
+from ._core import Resource
+
+resource = Resource("teams")

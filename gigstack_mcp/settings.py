@@ -1,0 +1,37 @@
+"""Settings from the environment (GIGSTACK_*) and the command line, in one model."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_API_URL = "https://api.gigstack.io/v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GIGSTACK_", extra="ignore")
+
+    api_key: SecretStr | None = Field(None, description="gigstack API key; none starts the embedded sandbox.")
+    api_url: str = Field(DEFAULT_API_URL, description="gigstack API base URL, ending in /v2.")
+    team: str | None = Field(None, description="Default gigstack Connect team for every call.")
+    sandbox: bool = Field(False, description="Force the embedded sandbox even if a key is set.")
+    timeout: float = Field(30.0, gt=0, description="Per-request timeout in seconds.")
+    connect_timeout: float = Field(5.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=10, description="Retries on 429/5xx/connection errors.")
+    retry_wait_initial: float = Field(0.25, ge=0)
+    retry_wait_max: float = Field(8.0, ge=0)
+    retry_timeout: float = Field(60.0, gt=0, description="Total time budget for one call with retries.")
+    toolsets: str = Field("default", description="Comma-separated toolsets, 'all' or 'default'.")
+    tools: str = Field("", description="Extra single tools to enable, comma-separated.")
+    exclude_tools: str = Field("", description="Tools to drop, comma-separated.")
+    read_only: bool = Field(False, description="Register only read-only tools.")
+    require_preview: bool = Field(False, description="Invoices may only be created from a previewed payload.")
+    confirm_secret: SecretStr | None = Field(
+        None, description="HMAC secret for confirmation tokens; share it across replicas."
+    )
+    confirm_ttl: int = Field(300, gt=0, description="Seconds a confirmation token stays valid.")
+    max_result_chars: int = Field(20_000, ge=1_000, description="Cap on one tool result's text.")
+    sandbox_db: str | None = Field(None, description="SQLite file that keeps sandbox state across restarts.")
+
+    def use_sandbox(self) -> bool:
+        return self.sandbox or self.api_key is None
