@@ -1,0 +1,107 @@
+"""Per-process state (settings, the gigstack client, the embedded sandbox) and `Api`, the small facade
+a tool declaration talks to: typed get/list/post/put/delete scoped to the call's team."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from typing import Any, TypeVar
+
+import anyio
+from pydantic import BaseModel, SecretStr
+
+from .client import GigstackClient
+from .models import Page, ToolParams
+from .settings import Settings
+
+log = logging.getLogger("gigstack_mcp")
+M = TypeVar("M", bound=BaseModel)
+SANDBOX_KEY = "sk_test_sandbox"
+
+
+class AppState:
+    """Lives for the server's lifetime. The client and sandbox start lazily on the first tool call, so
+    `tools/list` answers as fast as a bare SDK server."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: GigstackClient | None = None
+        self.sandbox: Any = None
+        self._lock = anyio.Lock()
+        secret = settings.confirm_secret.get_secret_value() if settings.confirm_secret else secrets.token_hex(32)
+        self.confirm_secret = secret.encode()
+
+    async def client(self) -> GigstackClient:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> GigstackClient:
+        s = self.settings
+        api_key: SecretStr | str
+        if s.use_sandbox():
+            from .sandbox.server import SandboxServer
+
+            self.sandbox = SandboxServer(SANDBOX_KEY, db=s.sandbox_db).start()
+            api_url, api_key = self.sandbox.url, SANDBOX_KEY
+            print(f"gigstack-mcp: no API key set, using the embedded sandbox at {api_url}", file=sys.stderr)
+        else:
+            api_url, api_key = s.api_url, s.api_key  # type: ignore[assignment]
+        return GigstackClient(
+            api_key,
+            api_url,
+            team=s.team,
+            timeout=s.timeout,
+            connect_timeout=s.connect_timeout,
+            max_retries=s.max_retries,
+            retry_wait_initial=s.retry_wait_initial,
+            retry_wait_max=s.retry_wait_max,
+            retry_timeout=s.retry_timeout,
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+
+class Api:
+    """What a tool uses to call gigstack: typed results, the call's team applied everywhere."""
+
+    def __init__(self, client: GigstackClient, state: AppState, team: str | None, ctx: Any = None) -> None:
+        self.client, self.state, self.team, self.ctx = client, state, team, ctx
+
+    @staticmethod
+    def _data(envelope: Any, model: type[M]) -> M:
+        data = envelope.get("data") if isinstance(envelope, dict) else None
+        return model.model_validate(data if data is not None else {})
+
+    async def get(self, path: str, model: type[M], *, query: dict[str, Any] | None = None) -> M:
+        return self._data(await self.client.get(path, query=query, team=self.team), model)
+
+    async def list(self, path: str, model: type[M], params: ToolParams | None = None, **query: Any) -> M:
+        """A gigstack list page into a `Page` model (data, has_more, next, total_results)."""
+        q = {**(params.query() if params else {}), **{k: v for k, v in query.items() if v is not None}}
+        envelope = await self.client.get(path, query=q, team=self.team)
+        return model.model_validate({k: envelope.get(k) for k in ("data", "has_more", "next", "total_results")})
+
+    async def post(self, path: str, model: type[M], *, json: Any = None, idempotency_key: str | None = None) -> M:
+        env = await self.client.post(path, json=json, team=self.team, idempotency_key=idempotency_key)
+        return self._data(env, model)
+
+    async def put(self, path: str, model: type[M], *, json: Any = None) -> M:
+        return self._data(await self.client.put(path, json=json, team=self.team), model)
+
+    async def delete(self, path: str, model: type[M], *, json: Any = None) -> M:
+        return self._data(await self.client.delete(path, json=json, team=self.team), model)
+
+    async def collect(self, path: str, *, query: dict[str, Any] | None = None, max_items: int = 500) -> list[dict]:
+        """Every item of a list, up to `max_items` (for searches the API has no filter for)."""
+        return [i async for i in self.client.paginate(path, query=query, team=self.team, max_items=max_items)]
+
+
+__all__ = ["Api", "AppState", "Page"]

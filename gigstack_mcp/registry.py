@@ -1,0 +1,429 @@
+"""The one table of tools. A tool is declared once, in `tools/<resource>.py`, as a small async function
+`(api, params) -> result model`; this module turns every declaration into an MCP tool with the same
+shape: flat arguments from the params model (+`team`), annotations from its kind, structured output
+plus a compact text rendering, API errors as actionable tool errors, results capped in size, guard
+rails before any request, and confirmation before anything destructive."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
+from mcp.server.mcpserver import Context, Elicit, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticUndefined
+
+from .client import APIConnectionError, APIStatusError, GigstackError
+from .context import Api, AppState
+from .guards.confirm import Confirm, ConfirmationError, TokenBypass, check_token, issue_token
+from .models import Out, Page, ToolParams
+
+P = TypeVar("P", bound=ToolParams)
+R = TypeVar("R", bound=BaseModel)
+ToolFn = Callable[[Api, Any], Awaitable[Any]]
+Guard = Callable[[Api, Any], Awaitable[list[str]]]  # returns warnings; raises GuardViolation
+Preview = Callable[[Api, Any], Awaitable[str]]
+
+
+class Kind(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    DESTRUCTIVE = "destructive"
+
+
+class GuardViolation(Exception):
+    """Input we know gigstack/SAT would reject: becomes a tool error and nothing is sent."""
+
+
+class ConfigError(ValueError):
+    """Bad --toolsets/--tools/--exclude-tools: stops start-up with the valid names."""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    toolset: str
+    kind: Kind
+    fn: ToolFn
+    params: type[ToolParams]
+    output: type[BaseModel]
+    idempotent: bool
+    guard: Guard | None = None
+    preview: Preview | None = None
+
+    @property
+    def description(self) -> str:
+        return inspect.cleandoc(self.fn.__doc__ or self.title)
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=self.kind is Kind.READ,
+            destructive_hint=self.kind is Kind.DESTRUCTIVE,
+            idempotent_hint=self.idempotent,
+            open_world_hint=self.toolset != "catalogs",
+        )
+
+
+@dataclass
+class Toolset:
+    """A group of tools users switch on and off together (`--toolsets`)."""
+
+    name: str
+    description: str
+    specs: list[ToolSpec] = field(default_factory=list)
+
+    def _add(self, kind: Kind, title: str, idempotent: bool, guard: Guard | None, preview: Preview | None):
+        def deco(fn: ToolFn) -> ToolFn:
+            hints = inspect.get_annotations(fn, eval_str=True)
+            params = next((h for n, h in hints.items() if n != "return" and n != "api"), ToolParams)
+            self.specs.append(
+                ToolSpec(fn.__name__, title, self.name, kind, fn, params, hints["return"], idempotent, guard, preview)
+            )
+            return fn
+
+        return deco
+
+    def read(self, title: str):
+        return self._add(Kind.READ, title, True, None, None)
+
+    def write(self, title: str, *, idempotent: bool = False, guard: Guard | None = None):
+        return self._add(Kind.WRITE, title, idempotent, guard, None)
+
+    def destructive(self, title: str, *, preview: Preview, guard: Guard | None = None, idempotent: bool = True):
+        return self._add(Kind.DESTRUCTIVE, title, idempotent, guard, preview)
+
+
+# -- selection ------------------------------------------------------------------------------------
+
+DEFAULT_TOOLSETS = ("clients", "services", "invoices", "payments", "receipts", "catalogs")
+
+
+def all_toolsets() -> dict[str, Toolset]:
+    from .tools import TOOLSETS
+
+    return {t.name: t for t in TOOLSETS}
+
+
+def _names(text: str | Iterable[str]) -> list[str]:
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return [i.strip() for i in items if i.strip()]
+
+
+def select(toolsets: str = "default", tools: str = "", exclude_tools: str = "", read_only: bool = False) -> list[ToolSpec]:
+    """The specs to register, in table order. Unknown names raise ConfigError listing the valid ones."""
+    sets = all_toolsets()
+    every = {s.name: s for t in sets.values() for s in t.specs}
+    wanted = _names(toolsets) or ["default"]
+    chosen: set[str] = set()
+    for name in wanted:
+        if name == "all":
+            chosen |= set(sets)
+        elif name == "default":
+            chosen |= {n for n in DEFAULT_TOOLSETS if n in sets}
+        elif name in sets:
+            chosen.add(name)
+        else:
+            raise ConfigError(f"unknown toolset {name!r}; valid: all, default, {', '.join(sets)}")
+    extra, dropped = _names(tools), _names(exclude_tools)
+    for name in extra + dropped:
+        if name not in every:
+            raise ConfigError(f"unknown tool {name!r}; valid: {', '.join(every)}")
+    out = [
+        s
+        for s in every.values()
+        if (s.toolset in chosen or s.name in extra) and s.name not in dropped and (not read_only or s.kind is Kind.READ)
+    ]
+    return out
+
+
+# -- results ---------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class DestructiveResult(Out, Generic[T]):
+    """What a destructive tool answers: done, declined, or waiting for the user's confirmation."""
+
+    status: Literal["done", "confirmation_required", "declined"]
+    message: str
+    preview: str = Field(description="Exactly what happens (or happened): show this to the user.")
+    confirmation_token: str | None = Field(None, description="Pass back, after the user says yes, to execute.")
+    expires_at: int | None = None
+    result: T | None = None
+
+
+class WithWarnings(BaseModel):
+    warnings: list[str] | None = None
+
+
+def _scalar(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":")) if isinstance(v, dict | list) else str(v)
+
+
+def render_text(result: BaseModel) -> str:
+    """The compact text twin of the structured result."""
+    if isinstance(result, Page):
+        total = f" of {result.total_results}" if result.total_results is not None else ""
+        lines = [f"{len(result.data)}{total} items."]
+        lines += [f"- {item.summary()}" for item in result.data]
+        if result.has_more and result.next:
+            lines.append(f"More: call again with next={result.next}")
+        if result.note:
+            lines.append(f"Note: {result.note}")
+        return "\n".join(lines)
+    data = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return "\n".join(f"{k}: {_scalar(v)}" for k, v in data.items())
+
+
+def _cap(result: BaseModel, limit: int) -> tuple[BaseModel, str]:
+    text = render_text(result)
+    size = lambda r, t: len(t) + len(json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False))  # noqa: E731
+    if isinstance(result, Page) and size(result, text) > limit:
+        page = result.model_copy(deep=True)
+        while page.data and size(page, render_text(page)) > limit:
+            page.data.pop()
+        page.note = (
+            f"Trimmed to {len(page.data)} items to stay under {limit} characters; "
+            "ask for a smaller `limit` to page through the rest."
+        )
+        return page, render_text(page)
+    if len(text) > limit:
+        text = text[: limit - 80] + "\n… (text truncated; the structured result has the fields)"
+    return result, text
+
+
+def to_call_result(result: BaseModel, limit: int, warnings: list[str]) -> CallToolResult:
+    result, text = _cap(result, limit)
+    structured = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if warnings:
+        text = "Warnings:\n" + "\n".join(f"- {w}" for w in warnings) + "\n\n" + text
+        structured["warnings"] = warnings
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+_HINTS = {
+    400: "Fix the arguments named above and call again.",
+    401: "The gigstack API key was rejected: check GIGSTACK_API_KEY (nothing was done).",
+    403: "This key may not act on that team (gigstack Connect): check the `team` argument.",
+    404: "No such object: find the right id with the list or search tools.",
+    409: "gigstack refused it for a business rule: explain the message to the user before trying anything else.",
+    422: "gigstack or the SAT rejected the data: explain the message to the user and correct it.",
+}
+
+
+def describe_error(spec: ToolSpec, exc: GigstackError) -> str:
+    attempts = getattr(exc, "attempts", 1)
+    if isinstance(exc, APIStatusError):
+        code = f", {exc.code}" if exc.code else ""
+        head = f"gigstack answered HTTP {exc.status_code}{code}: {exc.message}"
+        if exc.details:
+            head += f" ({'; '.join(map(str, exc.details))})"
+        hint = _HINTS.get(exc.status_code, "")
+        if exc.status_code == 429 or exc.status_code >= 500:
+            hint = f"gigstack is busy or failing; gave up after {attempts} attempts."
+    elif isinstance(exc, APIConnectionError):
+        head = f"No usable answer from gigstack ({exc.message}); gave up after {attempts} attempts."
+        hint = ""
+    else:
+        head, hint = exc.message, ""
+    if exc.outcome == "unknown" and spec.kind is not Kind.READ:
+        hint += (
+            " The change MAY have been applied: check with the matching list/get tool before retrying. "
+            "A retry of a create with the same idempotency_key never duplicates it."
+        )
+    return f"{head}. {hint}".strip()
+
+
+def _validation_text(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "arguments"
+        parts.append(f"{where}: {err['msg']}")
+    return "Invalid arguments (nothing was sent): " + "; ".join(parts)
+
+
+# -- building MCP tools ------------------------------------------------------------------------------
+
+
+def _with_confirmation(params: type[ToolParams]) -> type[ToolParams]:
+    model = create_model(
+        params.__name__,
+        __base__=params,
+        confirmation_token=(
+            str | None,
+            Field(None, description="Only after the user said yes to the preview: the token it returned."),
+        ),
+    )
+    model.local_fields = (*params.local_fields, "confirmation_token")
+    return model
+
+
+def _can_elicit(ctx: Context) -> bool:
+    caps = ctx.client_capabilities
+    if caps is None or caps.elicitation is None:
+        return False
+    if (ctx.protocol_version or "") >= "2026-07-28":
+        return True
+    try:
+        return bool(ctx.session.can_send_request)
+    except Exception:
+        return False
+
+
+def _state(ctx: Context) -> AppState:
+    return ctx.request_context.lifespan_context
+
+
+async def _api(ctx: Context, p: ToolParams) -> Api:
+    state = _state(ctx)
+    return Api(await state.client(), state, p.team or state.settings.team, ctx)
+
+
+def _token_args(p: ToolParams, team: str | None) -> dict[str, Any]:
+    return p.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"confirmation_token", "team"}) | {
+        "team": team
+    }
+
+
+def _signature(params: type[ToolParams], extra: list[inspect.Parameter]) -> inspect.Signature:
+    """Flat keyword parameters from the model's fields (team last), plus `extra`."""
+    out = []
+    fields = sorted(params.model_fields.items(), key=lambda kv: kv[0] == "team")
+    for name, f in fields:
+        fi = copy.copy(f)
+        default = inspect.Parameter.empty if f.is_required() else (None if f.default_factory else f.default)
+        fi.default, fi.default_factory = PydanticUndefined, None
+        out.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[f.annotation, fi]))
+    return inspect.Signature(out + extra)
+
+
+def _set_signature(fn: Callable[..., Any], sig: inspect.Signature, ret: Any) -> None:
+    fn.__signature__ = sig.replace(return_annotation=ret)  # type: ignore[attr-defined]
+    fn.__annotations__ = {p.name: p.annotation for p in sig.parameters.values()} | {"return": ret}
+
+
+def build_tool(spec: ToolSpec) -> Tool:
+    destructive = spec.kind is Kind.DESTRUCTIVE
+    params = _with_confirmation(spec.params) if destructive else spec.params
+    output: Any = DestructiveResult[spec.output] if destructive else spec.output  # type: ignore[name-defined]
+    output = create_model(f"{output.__name__}Result", __base__=(output, WithWarnings))
+
+    async def run_guard(api: Api, p: ToolParams) -> list[str]:
+        if spec.guard is None:
+            return []
+        try:
+            return await spec.guard(api, p)
+        except GuardViolation as exc:
+            raise ToolError(f"Not sent to gigstack: {exc}") from None
+
+    async def wrapper(ctx: Context, confirmation: Any = None, **kwargs: Any) -> Any:
+        try:
+            p = params.model_validate(kwargs)
+        except ValidationError as exc:
+            raise ToolError(_validation_text(exc)) from None
+        api = await _api(ctx, p)
+        try:
+            warnings = await run_guard(api, p)
+            if not destructive:
+                result = await spec.fn(api, p)
+            else:
+                result = await _destructive(api, p, confirmation)
+        except GigstackError as exc:
+            raise ToolError(describe_error(spec, exc)) from None
+        return to_call_result(result, api.state.settings.max_result_chars, warnings)
+
+    async def _destructive(api: Api, p: Any, confirmation: Any) -> DestructiveResult[Any]:
+        preview = await spec.preview(api, p)  # type: ignore[misc]
+        args = _token_args(p, api.team)
+        secret, ttl = api.state.confirm_secret, api.state.settings.confirm_ttl
+        if p.confirmation_token:
+            try:
+                check_token(secret, p.confirmation_token, spec.name, args)
+            except ConfirmationError as exc:
+                raise ToolError(f"Nothing was done: {exc}. Call without confirmation_token to get a new preview.") from None
+        elif isinstance(confirmation, AcceptedElicitation) and not isinstance(confirmation.data, TokenBypass):
+            if not confirmation.data.confirm:
+                return DestructiveResult(status="declined", message="The user did not confirm. Nothing was done.", preview=preview)
+        elif isinstance(confirmation, AcceptedElicitation):  # the client cannot ask: two steps
+            token, expires = issue_token(secret, spec.name, args, ttl)
+            return DestructiveResult(
+                status="confirmation_required",
+                message=(
+                    "Nothing was done yet. Show the preview to the user and ask for a yes; "
+                    "then call this tool again with the same arguments plus confirmation_token."
+                ),
+                preview=preview,
+                confirmation_token=token,
+                expires_at=expires,
+            )
+        else:
+            action = getattr(confirmation, "action", "cancel")
+            return DestructiveResult(status="declined", message=f"The user chose {action}. Nothing was done.", preview=preview)
+        result = await spec.fn(api, p)
+        return DestructiveResult(status="done", message="Done.", preview=preview, result=result)
+
+    extra = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    if destructive:
+
+        async def ask(ctx: Context, **kwargs: Any) -> Confirm | Elicit[Confirm]:
+            if kwargs.get("confirmation_token") or not _can_elicit(ctx):
+                return TokenBypass(confirm=bool(kwargs.get("confirmation_token")), has_token=True)
+            try:
+                p = params.model_validate({k: v for k, v in kwargs.items() if v is not None})
+                api = await _api(ctx, p)
+                await run_guard(api, p)
+                preview = await spec.preview(api, p)  # type: ignore[misc]
+            except (ValidationError, ToolError, GigstackError):
+                return TokenBypass(confirm=False)  # the body reports the error itself
+            return Elicit(f"{preview}\n\nThis cannot be undone. Go ahead?", Confirm)
+
+        arg_names = [f.alias or n for n, f in params.model_fields.items()]
+        _set_signature(
+            ask,
+            inspect.Signature(
+                [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+                + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any) for n in arg_names]
+            ),
+            Confirm | Elicit[Confirm],
+        )
+        ask.__name__ = ask.__qualname__ = f"confirm_{spec.name}"
+        extra.append(
+            inspect.Parameter(
+                "confirmation",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[ElicitationResult[Confirm], Resolve(ask)],
+            )
+        )
+    _set_signature(wrapper, _signature(params, extra), output)
+    wrapper.__name__ = wrapper.__qualname__ = spec.name
+
+    tool = Tool.from_function(
+        wrapper, name=spec.name, title=spec.title, description=spec.description, annotations=spec.annotations
+    )
+    # Unknown arguments are an error (a typo must not silently drop a field of a tax document).
+    strict = type(
+        tool.fn_metadata.arg_model.__name__,
+        (tool.fn_metadata.arg_model,),
+        {"model_config": ConfigDict(extra="forbid", arbitrary_types_allowed=True)},
+    )
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
+
+
+def build_tools(specs: Iterable[ToolSpec]) -> list[Tool]:
+    return [build_tool(s) for s in specs]

@@ -1,0 +1,63 @@
+"""Builds the MCP server: the selected tools, catalogs as resources, prompts and instructions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server import MCPServer
+
+from . import __version__
+from .context import AppState
+from .registry import build_tools, select
+from .settings import Settings
+
+INSTRUCTIONS = (
+    "gigstack-mcp issues and manages Mexican CFDI 4.0 invoices through gigstack. Invoices are legal tax "
+    "documents: look things up before creating (find the client with list_clients, the service with "
+    "list_services), check SAT codes with lookup_catalog instead of guessing, and show the user a summary "
+    "and get a yes before creating an invoice or payment. Cancelling, refunding, deleting and removing "
+    "always need the user's explicit confirmation: show the preview the tool returns and never invent a "
+    "confirmation_token. Quote gigstack's error messages to the user."
+)
+
+
+def build_server(settings: Settings | None = None) -> MCPServer:
+    settings = settings or Settings()
+    specs = select(settings.toolsets, settings.tools, settings.exclude_tools, settings.read_only)
+
+    @asynccontextmanager
+    async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
+        state = AppState(settings)
+        try:
+            yield state
+        finally:
+            await state.aclose()
+
+    server = MCPServer(
+        "gigstack",
+        title="gigstack CFDI invoicing",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://gigstack.io",
+        lifespan=lifespan,
+        tools=build_tools(specs),
+    )
+    _register_extras(server, settings)
+    return server
+
+
+def _register_extras(server: MCPServer, settings: Settings) -> None:
+    """Catalog resources and prompts, when those modules provide a `register(server, settings)`."""
+    import importlib
+
+    for name in ("gigstack_mcp.catalogs.resources", "gigstack_mcp.prompts"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(server, settings)

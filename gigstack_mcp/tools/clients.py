@@ -1,0 +1,83 @@
+"""Clients toolset: find, read, create, update, validate and delete receptores."""
+
+from __future__ import annotations
+
+from ..context import Api
+from ..models.clients import (
+    Client,
+    ClientIdParams,
+    ClientPage,
+    CreateClientParams,
+    Deleted,
+    FiscalValidation,
+    ListClientsParams,
+    PendingReceiptsResult,
+    PortalToken,
+    PortalTokenParams,
+    UpdateClientParams,
+)
+from ..registry import GuardViolation, Toolset
+
+clients = Toolset("clients", "Clients (receptores): find, create, update, validate fiscal data.")
+
+
+@clients.read("List or find clients")
+async def list_clients(api: Api, p: ListClientsParams) -> ClientPage:
+    """List clients, newest first, or find them with `query` (name, RFC or email). Use this before
+    creating a client, to avoid duplicates."""
+    if p.query_text:
+        return await api.list("/clients/search", ClientPage, p, q=p.query_text)
+    return await api.list("/clients", ClientPage, p)
+
+
+@clients.read("Get a client")
+async def get_client(api: Api, p: ClientIdParams) -> Client:
+    """Get one client's full fiscal data by id."""
+    return await api.get(f"/clients/{p.id}", Client)
+
+
+@clients.write("Create a client")
+async def create_client(api: Api, p: CreateClientParams) -> Client:
+    """Create a client. For invoicing, ask the user for RFC, legal_name (as on the Constancia de Situación
+    Fiscal), tax_system and address.zip. Search first with list_clients, or pass `search` to upsert."""
+    return await api.post("/clients", Client, json=p.body())
+
+
+@clients.write("Update a client", idempotent=True)
+async def update_client(api: Api, p: UpdateClientParams) -> Client:
+    """Change a client's fields; only the fields given are changed."""
+    body = p.body()
+    if not body:
+        raise GuardViolation("give at least one field to change")
+    return await api.put(f"/clients/{p.id}", Client, json=body)
+
+
+async def _preview_delete(api: Api, p: ClientIdParams) -> str:
+    c = await api.get(f"/clients/{p.id}", Client)
+    return f"Delete client {c.id}: {c.legal_name or c.name} (RFC {c.tax_id}, {c.email or 'no email'})."
+
+
+@clients.destructive("Delete a client", preview=_preview_delete)
+async def delete_client(api: Api, p: ClientIdParams) -> Deleted:
+    """Delete a client. Its invoices stay. Needs the user's confirmation."""
+    return await api.delete(f"/clients/{p.id}", Deleted)
+
+
+@clients.write("Validate a client's fiscal data", idempotent=True)
+async def validate_client_fiscal_info(api: Api, p: ClientIdParams) -> FiscalValidation:
+    """Check a client's RFC, legal name, régimen and zip before invoicing; explains what to fix."""
+    return await api.post(f"/clients/validate/{p.id}", FiscalValidation)
+
+
+@clients.write("Create a customer portal link")
+async def create_client_portal_token(api: Api, p: PortalTokenParams) -> PortalToken:
+    """Get a customer-portal link (valid ~5 days) where the client sees and downloads its invoices."""
+    if not (p.id or p.email):
+        raise GuardViolation("give the client's id or email")
+    return await api.post("/clients/customerportal", PortalToken, json=p.body())
+
+
+@clients.write("Stamp a client's pending receipts")
+async def stamp_client_pending_receipts(api: Api, p: ClientIdParams) -> PendingReceiptsResult:
+    """Turn all of a client's pending receipts into stamped invoices (partial success is possible)."""
+    return await api.post(f"/clients/{p.id}/stamp-pending-receipts", PendingReceiptsResult)
