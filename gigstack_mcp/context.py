@@ -29,7 +29,9 @@ class AppState:
         self._client: GigstackClient | None = None
         self.sandbox: Any = None
         self._lock = anyio.Lock()
-        secret = settings.confirm_secret.get_secret_value() if settings.confirm_secret else secrets.token_hex(32)
+        secret = (
+            settings.confirm_secret.get_secret_value() if settings.confirm_secret else secrets.token_hex(32)
+        )
         self.confirm_secret = secret.encode()
 
     async def client(self) -> GigstackClient:
@@ -87,9 +89,13 @@ class Api:
         """A gigstack list page into a `Page` model (data, has_more, next, total_results)."""
         q = {**(params.query() if params else {}), **{k: v for k, v in query.items() if v is not None}}
         envelope = await self.client.get(path, query=q, team=self.team)
-        return model.model_validate({k: envelope.get(k) for k in ("data", "has_more", "next", "total_results")})
+        return model.model_validate(
+            {k: envelope.get(k) for k in ("data", "has_more", "next", "total_results")}
+        )
 
-    async def post(self, path: str, model: type[M], *, json: Any = None, idempotency_key: str | None = None) -> M:
+    async def post(
+        self, path: str, model: type[M], *, json: Any = None, idempotency_key: str | None = None
+    ) -> M:
         env = await self.client.post(path, json=json, team=self.team, idempotency_key=idempotency_key)
         return self._data(env, model)
 
@@ -99,7 +105,9 @@ class Api:
     async def delete(self, path: str, model: type[M], *, json: Any = None) -> M:
         return self._data(await self.client.delete(path, json=json, team=self.team), model)
 
-    async def collect(self, path: str, *, query: dict[str, Any] | None = None, max_items: int = 500) -> list[dict]:
+    async def collect(
+        self, path: str, *, query: dict[str, Any] | None = None, max_items: int = 500
+    ) -> list[dict]:
         """Every item of a list, up to `max_items` (for searches the API has no filter for)."""
         return [i async for i in self.client.paginate(path, query=query, team=self.team, max_items=max_items)]
 

@@ -22,6 +22,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import PydanticUndefined
 
+from ._schema import compact, compact_output
 from .client import APIConnectionError, APIStatusError, GigstackError
 from .context import Api, AppState
 from .guards.confirm import Confirm, ConfirmationError, TokenBypass, check_token, issue_token
@@ -89,7 +90,18 @@ class Toolset:
             hints = inspect.get_annotations(fn, eval_str=True)
             params = next((h for n, h in hints.items() if n != "return" and n != "api"), ToolParams)
             self.specs.append(
-                ToolSpec(fn.__name__, title, self.name, kind, fn, params, hints["return"], idempotent, guard, preview)
+                ToolSpec(
+                    fn.__name__,
+                    title,
+                    self.name,
+                    kind,
+                    fn,
+                    params,
+                    hints["return"],
+                    idempotent,
+                    guard,
+                    preview,
+                )
             )
             return fn
 
@@ -101,7 +113,9 @@ class Toolset:
     def write(self, title: str, *, idempotent: bool = False, guard: Guard | None = None):
         return self._add(Kind.WRITE, title, idempotent, guard, None)
 
-    def destructive(self, title: str, *, preview: Preview, guard: Guard | None = None, idempotent: bool = True):
+    def destructive(
+        self, title: str, *, preview: Preview, guard: Guard | None = None, idempotent: bool = True
+    ):
         return self._add(Kind.DESTRUCTIVE, title, idempotent, guard, preview)
 
 
@@ -121,7 +135,9 @@ def _names(text: str | Iterable[str]) -> list[str]:
     return [i.strip() for i in items if i.strip()]
 
 
-def select(toolsets: str = "default", tools: str = "", exclude_tools: str = "", read_only: bool = False) -> list[ToolSpec]:
+def select(
+    toolsets: str = "default", tools: str = "", exclude_tools: str = "", read_only: bool = False
+) -> list[ToolSpec]:
     """The specs to register, in table order. Unknown names raise ConfigError listing the valid ones."""
     sets = all_toolsets()
     every = {s.name: s for t in sets.values() for s in t.specs}
@@ -143,7 +159,9 @@ def select(toolsets: str = "default", tools: str = "", exclude_tools: str = "", 
     out = [
         s
         for s in every.values()
-        if (s.toolset in chosen or s.name in extra) and s.name not in dropped and (not read_only or s.kind is Kind.READ)
+        if (s.toolset in chosen or s.name in extra)
+        and s.name not in dropped
+        and (not read_only or s.kind is Kind.READ)
     ]
     return out
 
@@ -159,7 +177,9 @@ class DestructiveResult(Out, Generic[T]):
     status: Literal["done", "confirmation_required", "declined"]
     message: str
     preview: str = Field(description="Exactly what happens (or happened): show this to the user.")
-    confirmation_token: str | None = Field(None, description="Pass back, after the user says yes, to execute.")
+    confirmation_token: str | None = Field(
+        None, description="Pass back, after the user says yes, to execute."
+    )
     expires_at: int | None = None
     result: T | None = None
 
@@ -189,7 +209,9 @@ def render_text(result: BaseModel) -> str:
 
 def _cap(result: BaseModel, limit: int) -> tuple[BaseModel, str]:
     text = render_text(result)
-    size = lambda r, t: len(t) + len(json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False))  # noqa: E731
+    size = lambda r, t: (
+        len(t) + len(json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
+    )  # noqa: E731
     if isinstance(result, Page) and size(result, text) > limit:
         page = result.model_copy(deep=True)
         while page.data and size(page, render_text(page)) > limit:
@@ -294,9 +316,9 @@ async def _api(ctx: Context, p: ToolParams) -> Api:
 
 
 def _token_args(p: ToolParams, team: str | None) -> dict[str, Any]:
-    return p.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"confirmation_token", "team"}) | {
-        "team": team
-    }
+    return p.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude={"confirmation_token", "team"}
+    ) | {"team": team}
 
 
 def _signature(params: type[ToolParams], extra: list[inspect.Parameter]) -> inspect.Signature:
@@ -307,7 +329,11 @@ def _signature(params: type[ToolParams], extra: list[inspect.Parameter]) -> insp
         fi = copy.copy(f)
         default = inspect.Parameter.empty if f.is_required() else (None if f.default_factory else f.default)
         fi.default, fi.default_factory = PydanticUndefined, None
-        out.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[f.annotation, fi]))
+        out.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[f.annotation, fi]
+            )
+        )
     return inspect.Signature(out + extra)
 
 
@@ -344,6 +370,8 @@ def build_tool(spec: ToolSpec) -> Tool:
                 result = await _destructive(api, p, confirmation)
         except GigstackError as exc:
             raise ToolError(describe_error(spec, exc)) from None
+        except GuardViolation as exc:
+            raise ToolError(f"Not sent to gigstack: {exc}") from None
         return to_call_result(result, api.state.settings.max_result_chars, warnings)
 
     async def _destructive(api: Api, p: Any, confirmation: Any) -> DestructiveResult[Any]:
@@ -354,10 +382,14 @@ def build_tool(spec: ToolSpec) -> Tool:
             try:
                 check_token(secret, p.confirmation_token, spec.name, args)
             except ConfirmationError as exc:
-                raise ToolError(f"Nothing was done: {exc}. Call without confirmation_token to get a new preview.") from None
+                raise ToolError(
+                    f"Nothing was done: {exc}. Call without confirmation_token to get a new preview."
+                ) from None
         elif isinstance(confirmation, AcceptedElicitation) and not isinstance(confirmation.data, TokenBypass):
             if not confirmation.data.confirm:
-                return DestructiveResult(status="declined", message="The user did not confirm. Nothing was done.", preview=preview)
+                return DestructiveResult(
+                    status="declined", message="The user did not confirm. Nothing was done.", preview=preview
+                )
         elif isinstance(confirmation, AcceptedElicitation):  # the client cannot ask: two steps
             token, expires = issue_token(secret, spec.name, args, ttl)
             return DestructiveResult(
@@ -372,7 +404,9 @@ def build_tool(spec: ToolSpec) -> Tool:
             )
         else:
             action = getattr(confirmation, "action", "cancel")
-            return DestructiveResult(status="declined", message=f"The user chose {action}. Nothing was done.", preview=preview)
+            return DestructiveResult(
+                status="declined", message=f"The user chose {action}. Nothing was done.", preview=preview
+            )
         result = await spec.fn(api, p)
         return DestructiveResult(status="done", message="Done.", preview=preview, result=result)
 
@@ -396,7 +430,10 @@ def build_tool(spec: ToolSpec) -> Tool:
             ask,
             inspect.Signature(
                 [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-                + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any) for n in arg_names]
+                + [
+                    inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
+                    for n in arg_names
+                ]
             ),
             Confirm | Elicit[Confirm],
         )
@@ -421,7 +458,9 @@ def build_tool(spec: ToolSpec) -> Tool:
         {"model_config": ConfigDict(extra="forbid", arbitrary_types_allowed=True)},
     )
     tool.fn_metadata.arg_model = strict
-    tool.parameters = strict.model_json_schema(by_alias=True)
+    tool.parameters = compact(strict.model_json_schema(by_alias=True))
+    tool.fn_metadata.output_schema = compact_output(tool.fn_metadata.output_schema)
+    tool.__dict__.pop("output_schema", None)  # cached_property: recompute from the compact schema
     return tool
 
 

@@ -197,16 +197,27 @@ class GigstackClient:
             response = await self._http.request(method, path, params=params, headers=headers, content=content)
         except httpx.TimeoutException:
             log.warning("gigstack %s %s timed out (attempt %d)", method, path, attempt)
-            raise _Retryable(APITimeoutError(f"gigstack timed out on {method} {path}", method=method, path=path))
+            raise _Retryable(
+                APITimeoutError(f"gigstack timed out on {method} {path}", method=method, path=path)
+            )
         except httpx.TransportError as exc:
             log.warning("gigstack %s %s failed: %s (attempt %d)", method, path, type(exc).__name__, attempt)
             raise _Retryable(
                 APIConnectionError(
-                    f"could not reach gigstack on {method} {path} ({type(exc).__name__})", method=method, path=path
+                    f"could not reach gigstack on {method} {path} ({type(exc).__name__})",
+                    method=method,
+                    path=path,
                 )
             )
         elapsed = (time.perf_counter() - start) * 1000
-        log.info("gigstack %s %s -> %d in %.0f ms (attempt %d)", method, path, response.status_code, elapsed, attempt)
+        log.info(
+            "gigstack %s %s -> %d in %.0f ms (attempt %d)",
+            method,
+            path,
+            response.status_code,
+            elapsed,
+            attempt,
+        )
         try:
             body = response.json() if response.content else {}
         except ValueError:
@@ -229,7 +240,9 @@ class GigstackClient:
             raise err
         if body is None:
             raise _Retryable(
-                APIConnectionError(f"gigstack sent a malformed answer on {method} {path}", method=method, path=path)
+                APIConnectionError(
+                    f"gigstack sent a malformed answer on {method} {path}", method=method, path=path
+                )
             )
         return body
 

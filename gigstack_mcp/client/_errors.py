@@ -34,7 +34,9 @@ class GigstackError(Exception):
 class APIConnectionError(GigstackError):
     """gigstack could not be reached, or its answer could not be read."""
 
-    def __init__(self, message: str, *, method: str = "", path: str = "", outcome: Outcome = "unknown") -> None:
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", outcome: Outcome = "unknown"
+    ) -> None:
         super().__init__(message, method=method, path=path)
         self.outcome = outcome
 
@@ -132,7 +134,12 @@ def parse_error_body(body: Any, status_code: int) -> tuple[str, Any, str | None,
     if isinstance(err, dict):
         message = str(err.get("message") or body.get("message") or f"HTTP {status_code}")
         details = err.get("details") or []
-        return message, err.get("message"), err.get("code"), details if isinstance(details, list) else [details]
+        return (
+            message,
+            err.get("message"),
+            err.get("code"),
+            details if isinstance(details, list) else [details],
+        )
     message = str(body.get("message") or (err if isinstance(err, str) else None) or f"HTTP {status_code}")
     code = body.get("code") if isinstance(body.get("code"), str) else None
     details = body.get("details") if isinstance(body.get("details"), list) else []

@@ -45,17 +45,23 @@ def _unb64(text: str) -> bytes:
 
 
 def _canonical(operation: str, args: dict[str, Any], expires: int) -> bytes:
-    return json.dumps({"op": operation, "args": args, "exp": expires}, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(
+        {"op": operation, "args": args, "exp": expires}, sort_keys=True, separators=(",", ":")
+    ).encode()
 
 
-def issue_token(secret: bytes, operation: str, args: dict[str, Any], ttl: int, now: float | None = None) -> tuple[str, int]:
+def issue_token(
+    secret: bytes, operation: str, args: dict[str, Any], ttl: int, now: float | None = None
+) -> tuple[str, int]:
     """A token binding this operation to exactly these arguments until `expires` (unix seconds)."""
     expires = int((now or time.time()) + ttl)
     sig = hmac.new(secret, _canonical(operation, args, expires), hashlib.sha256).digest()
     return f"{expires}.{_b64(sig)}", expires
 
 
-def check_token(secret: bytes, token: str, operation: str, args: dict[str, Any], now: float | None = None) -> None:
+def check_token(
+    secret: bytes, token: str, operation: str, args: dict[str, Any], now: float | None = None
+) -> None:
     try:
         exp_text, sig_text = token.split(".", 1)
         expires = int(exp_text)

@@ -6,9 +6,7 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Team = Annotated[
-    str | None, Field(description="gigstack Connect team id to act on; omit for the default team.")
-]
+Team = Annotated[str | None, Field(description="gigstack Connect team id (optional).")]
 Limit = Annotated[int, Field(ge=1, le=100, description="Items per page (1-100).")]
 Cursor = Annotated[str | None, Field(description="`next` from the previous page, to continue.")]
 

@@ -17,14 +17,20 @@ Rfc = Annotated[
     ),
 ]
 RegimenFiscal = Annotated[
-    str, Field(pattern=r"^6[0-2][0-9]$", description="Régimen fiscal code (c_RegimenFiscal), e.g. 601, 612, 626.")
+    str,
+    Field(pattern=r"^6[0-2][0-9]$", description="Régimen fiscal code (c_RegimenFiscal), e.g. 601, 612, 626."),
 ]
-UsoCFDI = Annotated[str, Field(pattern=r"^(G0[1-3]|I0[1-8]|D(0[1-9]|10)|S01|CP01|CN01)$", description="Uso CFDI code, e.g. G03.")]
+UsoCFDI = Annotated[
+    str,
+    Field(pattern=r"^(G0[1-3]|I0[1-8]|D(0[1-9]|10)|S01|CP01|CN01)$", description="Uso CFDI code, e.g. G03."),
+]
 ClientId = Annotated[str, Field(min_length=1, description="Client id, e.g. client_123.")]
 
 
 class Address(Out):
-    zip: Annotated[str | None, Field(pattern=r"^[0-9]{5}$", description="Código postal del domicilio fiscal.")] = None
+    zip: Annotated[
+        str | None, Field(pattern=r"^[0-9]{5}$", description="Código postal del domicilio fiscal.")
+    ] = None
     country: str | None = None
     street: str | None = None
     exterior: str | None = None
@@ -82,7 +88,9 @@ class ClientSearchSpec(Out):
 
 
 class CreateClientParams(ClientFields):
-    search: ClientSearchSpec | None = Field(None, description="Upsert: reuse the client with this email/RFC if it exists.")
+    search: ClientSearchSpec | None = Field(
+        None, description="Upsert: reuse the client with this email/RFC if it exists."
+    )
 
 
 class ClientIdParams(ToolParams):

@@ -18,13 +18,17 @@ _URI = "urn:gigstack-contract"
 
 @cache
 def contract() -> dict[str, Any]:
-    text = resources.files("gigstack_mcp.sandbox").joinpath("contract/gigstack.openapi.json").read_text("utf-8")
+    text = (
+        resources.files("gigstack_mcp.sandbox").joinpath("contract/gigstack.openapi.json").read_text("utf-8")
+    )
     return json.loads(text)
 
 
 @cache
 def _registry() -> Registry:
-    return Registry().with_resource(_URI, Resource.from_contents(contract(), default_specification=DRAFT202012))
+    return Registry().with_resource(
+        _URI, Resource.from_contents(contract(), default_specification=DRAFT202012)
+    )
 
 
 def _pointer(*parts: str) -> str:
@@ -37,7 +41,9 @@ def body_validator(method: str, path: str) -> Draft202012Validator | None:
     op = contract().get("paths", {}).get(path, {}).get(method.lower())
     if not op or "requestBody" not in op:
         return None
-    ref = f"{_URI}#/" + _pointer("paths", path, method.lower(), "requestBody", "content", "application/json", "schema")
+    ref = f"{_URI}#/" + _pointer(
+        "paths", path, method.lower(), "requestBody", "content", "application/json", "schema"
+    )
     return Draft202012Validator({"$ref": ref}, registry=_registry())
 
 

@@ -25,7 +25,9 @@ class FaultRule(BaseModel):
     probability: float = Field(1.0, ge=0, le=1, description="Chance that a matching request is hit.")
     status: int = Field(503, ge=400, le=599)
     retry_after: float | None = Field(None, ge=0, description="Retry-After seconds on a status fault.")
-    delay: float = Field(0.0, ge=0, le=120, description="Seconds to wait first (latency, or before any kind).")
+    delay: float = Field(
+        0.0, ge=0, le=120, description="Seconds to wait first (latency, or before any kind)."
+    )
     after: bool = Field(False, description="Run the real handler first (commit), then fail the answer.")
 
 
@@ -67,8 +69,16 @@ class FaultInjector:
 
 
 def _error_body(status: int) -> bytes:
-    code = "rate_limit_exceeded" if status == 429 else "service_unavailable" if status == 503 else "internal_server_error"
-    return json.dumps({"message": "Injected fault", "error": f"Sandbox fault injection: HTTP {status}", "code": code}).encode()
+    code = (
+        "rate_limit_exceeded"
+        if status == 429
+        else "service_unavailable"
+        if status == 503
+        else "internal_server_error"
+    )
+    return json.dumps(
+        {"message": "Injected fault", "error": f"Sandbox fault injection: HTTP {status}", "code": code}
+    ).encode()
 
 
 class FaultMiddleware:
@@ -102,10 +112,16 @@ class FaultMiddleware:
             await send({"type": "http.response.body", "body": _error_body(rule.status)})
         elif rule.kind == "malformed":
             await send(
-                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
             )
             await send({"type": "http.response.body", "body": b'{"message": "ok", "data": {'})
         else:  # drop: promise a body, send part of it, then abort the connection
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
+            )
             await send({"type": "http.response.body", "body": b'{"message"', "more_body": True})
             raise ConnectionAbortedError("sandbox fault injection: dropped connection")

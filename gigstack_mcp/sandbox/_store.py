@@ -60,7 +60,9 @@ class Store:
 
     def delete(self, team: str, coll: str, id: str) -> bool:
         with self._lock:
-            cur = self._db.execute("DELETE FROM docs WHERE team = ? AND coll = ? AND id = ?", (team, coll, id))
+            cur = self._db.execute(
+                "DELETE FROM docs WHERE team = ? AND coll = ? AND id = ?", (team, coll, id)
+            )
         return cur.rowcount > 0
 
     def all(self, team: str, coll: str) -> list[tuple[int, Doc]]:
@@ -91,7 +93,8 @@ class Store:
     def idem_get(self, team: str, scope: str, key: str) -> tuple[int, Any] | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT status, body FROM idempotency WHERE team = ? AND scope = ? AND key = ?", (team, scope, key)
+                "SELECT status, body FROM idempotency WHERE team = ? AND scope = ? AND key = ?",
+                (team, scope, key),
             ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 

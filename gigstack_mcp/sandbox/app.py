@@ -71,12 +71,18 @@ def _auth(state: SandboxState, request: Request) -> str:
 
 def _endpoint(state: SandboxState, op: Operation):
     async def endpoint(request: Request) -> Response:
-        entry: dict[str, Any] = {"method": request.method, "path": request.url.path[3:], "query": dict(request.query_params)}
+        entry: dict[str, Any] = {
+            "method": request.method,
+            "path": request.url.path[3:],
+            "query": dict(request.query_params),
+        }
         try:
             home = _auth(state, request)
             team = request.query_params.get("team") or home
             if team not in state.allowed_teams(home):
-                raise ApiError(403, "Forbidden", f"gigstack Connect is not enabled for team {team}", "forbidden")
+                raise ApiError(
+                    403, "Forbidden", f"gigstack Connect is not enabled for team {team}", "forbidden"
+                )
             raw = await request.body()
             body: Any = None
             if raw:
@@ -91,7 +97,9 @@ def _endpoint(state: SandboxState, op: Operation):
                 raise invalid(problem)
             key = request.headers.get("idempotency-key")
             if key is not None and not _IDEM_KEY.match(key):
-                raise invalid("Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 . _ : -", "Invalid header")
+                raise invalid(
+                    "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 . _ : -", "Invalid header"
+                )
             if isinstance(body, dict) and isinstance(body.get("idempotency_key"), str):
                 key = body["idempotency_key"]
             scope = f"{request.method} {request.url.path}"
@@ -104,7 +112,12 @@ def _endpoint(state: SandboxState, op: Operation):
             response = op.handler(ctx)
             if not isinstance(response, Response):
                 response = await response
-            if request.method == "POST" and key and response.status_code < 300 and isinstance(response, JSONResponse):
+            if (
+                request.method == "POST"
+                and key
+                and response.status_code < 300
+                and isinstance(response, JSONResponse)
+            ):
                 state.store.idem_put(team, scope, key, response.status_code, json.loads(response.body))
             entry["status"] = response.status_code
             return response
@@ -115,7 +128,12 @@ def _endpoint(state: SandboxState, op: Operation):
             log.exception("sandbox handler crashed on %s %s", request.method, request.url.path)
             entry["status"] = 500
             return JSONResponse(
-                {"message": "Internal server error", "error": "unexpected error", "code": "internal_server_error"}, 500
+                {
+                    "message": "Internal server error",
+                    "error": "unexpected error",
+                    "code": "internal_server_error",
+                },
+                500,
             )
         finally:
             state.record(entry)
@@ -163,7 +181,9 @@ def create_app(
 ) -> Starlette:
     """Build the sandbox. `api_key` is one key (bound to `team_sandbox`) or a map key -> team."""
     keys = {api_key: DEFAULT_TEAM} if isinstance(api_key, str) else dict(api_key)
-    state = SandboxState(store=Store(db), api_keys=keys, base_url=base_url, faults=FaultInjector(seed=fault_seed))
+    state = SandboxState(
+        store=Store(db), api_keys=keys, base_url=base_url, faults=FaultInjector(seed=fault_seed)
+    )
     if seed:
         from ._seed import seed_store
 
@@ -186,12 +206,17 @@ def create_app(
 
 
 async def _route_not_found(request: Request, exc: Exception) -> Response:
-    return ApiError(404, "Not found", f"No endpoint {request.method} {request.url.path}", "resource_not_found").response()
+    return ApiError(
+        404, "Not found", f"No endpoint {request.method} {request.url.path}", "resource_not_found"
+    ).response()
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     return ApiError(
-        405, "Method not allowed", f"{request.method} is not allowed on {request.url.path}", "operation_not_allowed"
+        405,
+        "Method not allowed",
+        f"{request.method} is not allowed on {request.url.path}",
+        "operation_not_allowed",
     ).response()
 
 

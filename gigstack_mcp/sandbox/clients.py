@@ -11,7 +11,19 @@ from ._store import Doc, new_id
 
 resource = Resource("clients")
 COLL = "clients"
-_FIELDS = ("name", "legal_name", "email", "tax_id", "tax_system", "use", "address", "phone", "company", "bcc", "metadata")
+_FIELDS = (
+    "name",
+    "legal_name",
+    "email",
+    "tax_id",
+    "tax_system",
+    "use",
+    "address",
+    "phone",
+    "company",
+    "bcc",
+    "metadata",
+)
 
 
 def _check_shape(body: dict[str, Any]) -> None:
@@ -132,7 +144,13 @@ def validate_client(ctx: Ctx):
     doc["is_valid"] = not issues
     ctx.store.put(ctx.team, COLL, doc)
     return ok(
-        {"id": doc["id"], "is_valid": not issues, "issues": issues, "tax_id": doc.get("tax_id"), "validated_at": now()},
+        {
+            "id": doc["id"],
+            "is_valid": not issues,
+            "issues": issues,
+            "tax_id": doc.get("tax_id"),
+            "validated_at": now(),
+        },
         "Client fiscal information is valid" if not issues else "Client fiscal information has issues",
     )
 

@@ -1,0 +1,131 @@
+"""`gigstack-mcp` command line: the MCP server (default), `sandbox`, `demo`, `tools`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .settings import Settings
+
+
+def _server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--api-url", help="gigstack API base URL (env GIGSTACK_API_URL; default https://api.gigstack.io/v2)"
+    )
+    p.add_argument(
+        "--api-key", help="gigstack API key (env GIGSTACK_API_KEY); without one the embedded sandbox is used"
+    )
+    p.add_argument(
+        "--sandbox", action="store_true", default=None, help="use the embedded sandbox even if a key is set"
+    )
+    p.add_argument(
+        "--sandbox-db", metavar="PATH", help="keep the embedded sandbox's state in this SQLite file"
+    )
+    p.add_argument("--team", help="default gigstack Connect team for every call (env GIGSTACK_TEAM)")
+    p.add_argument("--toolsets", help="comma-separated toolsets, 'default' or 'all' (env GIGSTACK_TOOLSETS)")
+    p.add_argument("--tools", help="extra single tools, comma-separated")
+    p.add_argument("--exclude-tools", help="tools to leave out, comma-separated")
+    p.add_argument("--read-only", action="store_true", default=None, help="register only read-only tools")
+    p.add_argument(
+        "--require-preview", action="store_true", default=None, help="invoices only from a previewed payload"
+    )
+    p.add_argument(
+        "--transport", choices=["stdio", "http"], default="stdio", help="MCP transport (default stdio)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (http transport)")
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (http transport)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Environment first, then whatever was given on the command line."""
+    overrides = {
+        k: v
+        for k, v in {
+            "api_url": args.api_url,
+            "api_key": args.api_key,
+            "sandbox": args.sandbox,
+            "sandbox_db": args.sandbox_db,
+            "team": args.team,
+            "toolsets": args.toolsets,
+            "tools": args.tools,
+            "exclude_tools": args.exclude_tools,
+            "read_only": args.read_only,
+            "require_preview": args.require_preview,
+        }.items()
+        if v is not None
+    }
+    return Settings(**overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gigstack-mcp",
+        description="MCP server for CFDI 4.0 invoicing through gigstack. With no API key it runs against an "
+        "embedded gigstack sandbox.",
+    )
+    parser.add_argument("--version", action="version", version=f"gigstack-mcp {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
+    _server_args(parser)
+    sub = parser.add_subparsers(dest="command")
+    sb = sub.add_parser("sandbox", help="serve the gigstack API sandbox standalone")
+    sb.add_argument("--host", default="127.0.0.1")
+    sb.add_argument("--port", type=int, default=8765)
+    sb.add_argument(
+        "--api-key", default="sk_test_sandbox", help="the key clients must send (default sk_test_sandbox)"
+    )
+    sb.add_argument("--db", help="SQLite file to keep state across restarts")
+    sub.add_parser("demo", help="a scripted tour: an MCP client drives the server against the sandbox")
+    tl = sub.add_parser("tools", help="list the tools with their schema sizes")
+    tl.add_argument("--toolsets", default="all")
+    tl.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+    if args.command == "sandbox":
+        from .sandbox.server import serve_forever
+
+        print(
+            f"gigstack sandbox on http://{args.host}:{args.port}/v2 (API key: {args.api_key})",
+            file=sys.stderr,
+        )
+        serve_forever(args.host, args.port, args.api_key, args.db)
+        return
+    if args.command == "demo":
+        from .demo import run_demo
+
+        run_demo()
+        return
+    if args.command == "tools":
+        from .toolinfo import print_tools
+
+        print_tools(args.toolsets, as_json=args.json)
+        return
+
+    from .registry import ConfigError
+
+    settings = settings_from(args)
+    try:
+        from .server import build_server
+
+        server = build_server(settings)
+    except ConfigError as exc:
+        print(f"gigstack-mcp: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if settings.use_sandbox():
+        print("gigstack-mcp: no GIGSTACK_API_KEY set: using the embedded gigstack sandbox", file=sys.stderr)
+    if args.transport == "http":
+        from .http import serve_http
+
+        serve_http(server, settings, host=args.host, port=args.port)
+    else:
+        server.run("stdio")
