@@ -1,5 +1,6 @@
-"""The API contract (contract/gigstack.openapi.json, written from shared/gigstack-api.md) and the
-jsonschema validation of request bodies against it. The client tests use the same document."""
+"""The API contract (an OpenAPI 3.1 document written from shared/gigstack-api.md, kept as
+contract/base.json plus one contract/<resource>.json per resource) and the jsonschema validation of
+request bodies against it. The client tests check outgoing requests against the same document."""
 
 from __future__ import annotations
 

@@ -89,3 +89,11 @@ def seed_store(store: Store, team: str) -> None:
         store.put(team, "clients", doc)
     for s in SERVICES:
         store.put(team, "services", {**s, "created_at": t, "livemode": False, "team": team, "metadata": {}})
+    # Resource modules with demo data of their own (invoices, payments, receipts, teams, users) add it
+    # through a module-level `seed(store, team)`, in this order so invoices exist before payments.
+    from . import invoices, payments, receipts, teams, users
+
+    for module in (invoices, payments, receipts, teams, users):
+        seed = getattr(module, "seed", None)
+        if seed is not None:
+            seed(store, team)
