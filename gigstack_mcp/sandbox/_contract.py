@@ -19,10 +19,15 @@ _URI = "urn:gigstack-contract"
 
 @cache
 def contract() -> dict[str, Any]:
-    text = (
-        resources.files("gigstack_mcp.sandbox").joinpath("contract/gigstack.openapi.json").read_text("utf-8")
-    )
-    return json.loads(text)
+    """The merged document: base.json, then every other contract/*.json's paths and schemas."""
+    folder = resources.files("gigstack_mcp.sandbox").joinpath("contract")
+    doc = json.loads(folder.joinpath("base.json").read_text("utf-8"))
+    for part in sorted(folder.iterdir(), key=lambda f: f.name):
+        if part.name.endswith(".json") and part.name != "base.json":
+            fragment = json.loads(part.read_text("utf-8"))
+            doc["paths"].update(fragment.get("paths", {}))
+            doc["components"]["schemas"].update(fragment.get("components", {}).get("schemas", {}))
+    return doc
 
 
 @cache
