@@ -199,7 +199,7 @@ class GigstackClient:
             log.warning("gigstack %s %s timed out (attempt %d)", method, path, attempt)
             raise _Retryable(
                 APITimeoutError(f"gigstack timed out on {method} {path}", method=method, path=path)
-            )
+            ) from None
         except httpx.TransportError as exc:
             log.warning("gigstack %s %s failed: %s (attempt %d)", method, path, type(exc).__name__, attempt)
             raise _Retryable(
@@ -208,7 +208,7 @@ class GigstackClient:
                     method=method,
                     path=path,
                 )
-            )
+            ) from None
         elapsed = (time.perf_counter() - start) * 1000
         log.info(
             "gigstack %s %s -> %d in %.0f ms (attempt %d)",
