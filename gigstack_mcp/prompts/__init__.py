@@ -1,0 +1,186 @@
+"""MCP prompts: the conversations our users actually have, as short scripts an assistant follows.
+Each names the tools to use and the questions to ask the human before acting."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp.server import MCPServer
+from pydantic import Field
+
+from ..settings import Settings
+
+Language = Annotated[Literal["es", "en"], Field(description="Language to talk to the user in.")]
+_SPEAK = {"es": "Talk to the user in Spanish (México).", "en": "Talk to the user in English."}
+_SAFETY = (
+    "Never guess SAT codes: check them with lookup_catalog. Quote gigstack's error messages. "
+    "A destructive tool first returns a preview: show it and wait for an explicit yes."
+)
+
+
+def _script(language: str, goal: str, steps: list[str]) -> str:
+    numbered = "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
+    return f"{goal}\n{_SPEAK[language]} {_SAFETY}\n\n{numbered}"
+
+
+def issue_invoice(
+    client: Annotated[str, Field(description="Who to invoice: name, RFC or email (may be empty).")] = "",
+    concept: Annotated[str, Field(description="What was sold, if known.")] = "",
+    language: Language = "es",
+) -> str:
+    """Issue a CFDI 4.0 income invoice (factura) step by step."""
+    who = f" The user mentioned the client: {client!r}." if client else ""
+    what = f" The concept: {concept!r}." if concept else ""
+    return _script(
+        language,
+        f"Goal: issue an income invoice.{who}{what}",
+        [
+            "Find the client with list_clients (query by name, RFC or email). If missing, ask for RFC, legal "
+            "name exactly as on the Constancia de Situación Fiscal, régimen fiscal and zip, then create_client.",
+            "Run validate_client_fiscal_info; if it has issues, explain what to fix and stop.",
+            "Ask what is being invoiced: find a service with list_services or ask for description, quantity, "
+            "unit price, SAT product_key and unit_key, and the taxes (usually IVA 16%).",
+            "Ask how it is paid: already paid (PUE with the real forma de pago, e.g. 03 transferencia) or later/"
+            "in parts (PPD with forma 99). Choose the uso CFDI allowed for the client's régimen "
+            "(lookup_catalog regimen=<code>).",
+            "Show a summary (client, RFC, items, subtotal, taxes, total, uso, forma, método) — preview_invoice "
+            "computes it without stamping when available — and get an explicit yes.",
+            "create_income_invoice, then get_invoice_files and share the PDF link with series-folio and UUID.",
+        ],
+    )
+
+
+def cancel_invoice(
+    invoice: Annotated[str, Field(description="Invoice UUID, series-folio or client, if known.")] = "",
+    language: Language = "es",
+) -> str:
+    """Cancel an invoice with the SAT, choosing the right motive."""
+    return _script(
+        language,
+        f"Goal: cancel an invoice ({invoice or 'ask which one'}).",
+        [
+            "Find it with list_income_invoices (client_id, series, folio_number, dates) and confirm with the "
+            "user which one (series-folio, client, total).",
+            "Explain the motives in plain words: 01 issued with errors and already replaced by a new invoice "
+            "(needs the new invoice's UUID); 02 issued with errors, no replacement; 03 the sale did not happen; "
+            "04 a sale included in a global invoice that is now invoiced to the customer.",
+            "For 01: if the replacement does not exist yet, issue it first relating the old UUID with "
+            "relationship 04, then use its UUID as substitution_uuid.",
+            "Call cancel_invoice; show the preview and wait for an explicit yes; only then confirm.",
+            "Report the result and cancellation_status (over $1,000 the receiver may have to accept within "
+            "3 business days).",
+        ],
+    )
+
+
+def monthly_global_invoice(
+    month: Annotated[str, Field(description="Month 01-12 (or bimester 13-18).")] = "",
+    year: Annotated[str, Field(description="Year, e.g. 2026.")] = "",
+    language: Language = "es",
+) -> str:
+    """Issue the monthly global invoice (factura global) to público en general."""
+    return _script(
+        language,
+        f"Goal: issue the global invoice for period {month or '?'} / {year or '?'}.",
+        [
+            "Ask for the periodicity (01 diario, 02 semanal, 03 quincenal, 04 mensual, 05 bimestral — only for "
+            "régimen 621), the month(s) and the year (current or previous year).",
+            "Collect the period's sales with list_receipts (pending/expired receipts of the period); each ticket "
+            "becomes one item: product_key 01010101, unit_key ACT, quantity 1, description 'Venta'.",
+            "The client is público en general: RFC XAXX010101000, régimen 616, uso S01, método PUE, forma = "
+            "the form that paid the largest amount. No withholdings allowed.",
+            "Show totals and get a yes; create_income_invoice with global {periodicity, months, year}.",
+        ],
+    )
+
+
+def credit_note(
+    invoice: Annotated[str, Field(description="UUID of the income invoice to credit, if known.")] = "",
+    language: Language = "es",
+) -> str:
+    """Issue a credit note (egress invoice) for an income invoice, partial or full."""
+    return _script(
+        language,
+        f"Goal: issue a credit note for invoice {invoice or '(ask which)'}.",
+        [
+            "Find the income invoice with list_income_invoices/get_income_invoice; confirm it with the user.",
+            "Ask whether it is a full or partial credit, the amount and the reason (discount, return, bonus).",
+            "Build create_egress_invoice with the same client, uso G02, the same forma de pago as the original, "
+            "related_documents [{relationship: '01', documents: [<uuid>]}] (03 for returned goods).",
+            "Show the summary and get a yes; create it and share the PDF link.",
+        ],
+    )
+
+
+def collect_payment(
+    client: Annotated[str, Field(description="Who pays: name, RFC or email.")] = "",
+    language: Language = "es",
+) -> str:
+    """Collect a payment: payment link, registering a received payment, PPD complements."""
+    return _script(
+        language,
+        f"Goal: collect a payment from {client or '(ask who)'}.",
+        [
+            "Find the client with list_clients.",
+            "Ask: not paid yet (request_payment: a payment link; ask for allowed methods) or already received "
+            "(register_payment with the real forma de pago), or paying a PPD invoice.",
+            "For a PPD invoice: find it (list_income_invoices payment_method=PPD) and register the payment "
+            "against it so a payment complement (REP) is issued; check last_balance afterwards.",
+            "If the payment was pending and is now paid, mark_payment_paid with the forma de pago.",
+            "Report status, amounts and any invoice or complement created, with links.",
+        ],
+    )
+
+
+def client_fiscal_check(
+    client: Annotated[str, Field(description="Client name, RFC or email.")] = "",
+    language: Language = "es",
+) -> str:
+    """Check a client's fiscal data before invoicing and explain what to fix."""
+    return _script(
+        language,
+        f"Goal: check the fiscal data of {client or '(ask which client)'}.",
+        [
+            "Find the client with list_clients; get_client for the full record.",
+            "validate_client_fiscal_info and explain each issue in plain words.",
+            "Check the régimen against the RFC (12 characters = persona moral, 13 = física) and the usos it "
+            "allows with lookup_catalog regimen=<code>.",
+            "Offer to fix with update_client (legal name exactly as on the Constancia, zip of the domicilio "
+            "fiscal); confirm each change with the user first.",
+        ],
+    )
+
+
+def support_triage(
+    client: Annotated[str, Field(description="Customer name, RFC or email.")] = "",
+    language: Language = "es",
+) -> str:
+    """For a support agent: what happened with a customer's invoices and payments."""
+    return _script(
+        language,
+        f"Goal: summarise the account of {client or '(ask which customer)'} for a support agent.",
+        [
+            "Find the client (list_clients) and read it (get_client, is_valid).",
+            "List recent invoices (list_income_invoices client_id=…), payments (list_payments client_id=…) and "
+            "receipts (list_receipts client_id=…).",
+            "Report per item: series-folio, date, total, status, PPD balance, payment status, with PDF links "
+            "(get_invoice_files) and a customer portal link (create_client_portal_token) if asked.",
+            "Do not change anything; suggest next steps (cancel, credit note, resend) for the agent to decide.",
+        ],
+    )
+
+
+PROMPTS = [
+    (issue_invoice, "Issue an invoice"),
+    (cancel_invoice, "Cancel an invoice"),
+    (monthly_global_invoice, "Monthly global invoice"),
+    (credit_note, "Credit note"),
+    (collect_payment, "Collect a payment"),
+    (client_fiscal_check, "Client fiscal check"),
+    (support_triage, "Support triage"),
+]
+
+
+def register(server: MCPServer, settings: Settings) -> None:
+    for fn, title in PROMPTS:
+        server.prompt(title=title)(fn)
