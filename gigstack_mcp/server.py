@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from typing import Any
+
+from mcp import MCPError
 from mcp.server import MCPServer
+from mcp_types import INVALID_PARAMS
 
 from . import __version__
 from .context import AppState
@@ -22,6 +26,25 @@ INSTRUCTIONS = (
 )
 
 
+class GigstackServer(MCPServer):
+    """MCPServer whose prompt errors are JSON-RPC invalid-params errors that name what is allowed
+    (the SDK answers an unknown prompt or a bad argument with an internal error)."""
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Any = None
+    ) -> Any:
+        known = [p.name for p in await self.list_prompts()]
+        if name not in known:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt {name!r}; available: {', '.join(known)}")
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:
+            cause: BaseException = exc
+            while cause.__cause__ is not None:  # the pydantic error that says which argument
+                cause = cause.__cause__
+            raise MCPError(INVALID_PARAMS, f"Invalid arguments for prompt {name!r}: {cause}") from None
+
+
 def build_server(settings: Settings | None = None) -> MCPServer:
     settings = settings or Settings()
     specs = select(settings.toolsets, settings.tools, settings.exclude_tools, settings.read_only)
@@ -34,7 +57,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         finally:
             await state.aclose()
 
-    server = MCPServer(
+    server = GigstackServer(
         "gigstack",
         title="gigstack CFDI invoicing",
         version=__version__,
