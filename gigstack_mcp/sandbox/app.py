@@ -102,11 +102,12 @@ def _endpoint(state: SandboxState, op: Operation):
                 )
             if isinstance(body, dict) and isinstance(body.get("idempotency_key"), str):
                 key = body["idempotency_key"]
+            entry["idempotency_key"] = key
             scope = f"{request.method} {request.url.path}"
             if request.method == "POST" and key:
                 replay = state.store.idem_get(team, scope, key)
                 if replay is not None:
-                    entry["replayed"] = True
+                    entry["replayed"], entry["status"] = True, replay[0]
                     return JSONResponse(replay[1], replay[0])
             ctx = Ctx(request=request, store=state.store, team=team, body=body, sandbox=state)
             response = op.handler(ctx)
