@@ -24,7 +24,7 @@ from pydantic_core import PydanticUndefined
 
 from ._schema import compact, compact_output
 from .client import APIConnectionError, APIStatusError, GigstackError
-from .context import Api, AppState
+from .context import Api, AppState, current_credentials
 from .guards.confirm import Confirm, ConfirmationError, TokenBypass, check_token, issue_token
 from .models import Out, Page, ToolParams
 
@@ -140,18 +140,34 @@ def select(
 ) -> list[ToolSpec]:
     """The specs to register, in table order. Unknown names raise ConfigError listing the valid ones."""
     sets = all_toolsets()
-    every = {s.name: s for t in sets.values() for s in t.specs}
+    specs = [s for t in sets.values() for s in t.specs]
+    return choose(specs, list(sets), toolsets, tools, exclude_tools, read_only)
+
+
+RowT = TypeVar("RowT")
+
+
+def choose(
+    rows: list[RowT],
+    set_names: list[str],
+    toolsets: str = "default",
+    tools: str = "",
+    exclude_tools: str = "",
+    read_only: bool = False,
+) -> list[RowT]:
+    """`select` over any rows with `name`, `toolset` and `kind` (specs, or the start-up tool cache)."""
+    every: dict[str, Any] = {r.name: r for r in rows}  # type: ignore[attr-defined]
     wanted = _names(toolsets) or ["default"]
     chosen: set[str] = set()
     for name in wanted:
         if name == "all":
-            chosen |= set(sets)
+            chosen |= set(set_names)
         elif name == "default":
-            chosen |= {n for n in DEFAULT_TOOLSETS if n in sets}
-        elif name in sets:
+            chosen |= {n for n in DEFAULT_TOOLSETS if n in set_names}
+        elif name in set_names:
             chosen.add(name)
         else:
-            raise ConfigError(f"unknown toolset {name!r}; valid: all, default, {', '.join(sets)}")
+            raise ConfigError(f"unknown toolset {name!r}; valid: all, default, {', '.join(set_names)}")
     extra, dropped = _names(tools), _names(exclude_tools)
     for name in extra + dropped:
         if name not in every:
@@ -161,7 +177,7 @@ def select(
         for s in every.values()
         if (s.toolset in chosen or s.name in extra)
         and s.name not in dropped
-        and (not read_only or s.kind is Kind.READ)
+        and (not read_only or s.kind == Kind.READ)
     ]
     return out
 
@@ -312,7 +328,8 @@ def _state(ctx: Context) -> AppState:
 
 async def _api(ctx: Context, p: ToolParams) -> Api:
     state = _state(ctx)
-    return Api(await state.client(), state, p.team or state.settings.team, ctx)
+    creds = current_credentials.get()  # set by the HTTP transport's auth; None for stdio
+    return Api(await state.client(creds), state, p.team or state.default_team(creds), ctx)
 
 
 def _token_args(p: ToolParams, team: str | None) -> dict[str, Any]:
