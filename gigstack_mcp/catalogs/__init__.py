@@ -44,6 +44,15 @@ CATALOGS: dict[str, Catalog] = {
 }
 
 
+# Codes that CFDI 3.3 (or satcfdi's merged tables) have but CFDI 4.0 rejects: a model may "remember" them.
+LEGACY: dict[str, dict[str, str]] = {
+    "uso-cfdi": {"P01": "Por definir was CFDI 3.3 only (ended 2023-06-30): use the real uso, or S01"},
+    "regimen-fiscal": {c: "only in the CFDI 3.3/retenciones catalogs" for c in ("609", "628", "629", "630")},
+    "forma-pago": {c: "legacy code, not in c_FormaPago 4.0" for c in ("07", "09", "10", "11", "16", "98")},
+    "tipo-relacion": {c: "CFDI 3.3 only (ended 2022-06-30)" for c in ("08", "09")},
+}
+
+
 @cache
 def load(name: str) -> dict[str, Any]:
     """The raw catalog file `data/<name>.json` ({catalog, source, rows, ...})."""
@@ -92,7 +101,7 @@ def entry(slug: str, code: str) -> dict[str, Any] | None:
     """The row with this code (case-insensitive; `3` finds forma de pago `03`), or None."""
     index, key = _index(slug), str(code).strip().casefold()
     found = index.get(key)
-    if found is None and key.isdigit():
+    if found is None and key.isdigit() and not key.startswith("0"):
         found = index.get(key.zfill(2)) or index.get(key.zfill(3))
     return dict(found) if found else None
 

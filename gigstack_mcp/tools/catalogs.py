@@ -1,0 +1,165 @@
+"""Catalogs toolset: SAT CFDI 4.0 codes looked up locally (nothing is sent to gigstack). The same data
+is served as `catalog://` resources; this tool is for clients that never show resources."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
+
+from .. import catalogs as cat
+from ..context import Api
+from ..models import Out, Page, ToolParams
+from ..registry import Toolset
+
+CatalogSlug = Literal[
+    "regimen-fiscal",
+    "uso-cfdi",
+    "forma-pago",
+    "metodo-pago",
+    "tipo-comprobante",
+    "exportacion",
+    "objeto-imp",
+    "impuesto",
+    "tasa-o-cuota",
+    "tipo-relacion",
+    "motivo-cancelacion",
+    "periodicidad",
+    "meses",
+]
+MAX_ENTRIES = 30
+
+
+class LookupCatalogParams(ToolParams):
+    team: SkipJsonSchema[str | None] = None  # catalogs are the same for every team: not shown
+    catalog: CatalogSlug | None = Field(None, description="Omit to search every catalog.")
+    code: str | None = Field(None, description="Exact code, e.g. G03, 612, PUE.")
+    query_text: str | None = Field(None, alias="query", description="Words, accents optional.")
+    regimen: str | None = Field(
+        None, pattern=r"^[0-9]{3}$", description="Receptor's régimen fiscal: lists the usos CFDI it allows."
+    )
+    persona: Literal["fisica", "moral"] | None = Field(None, description="13-char RFC = fisica, 12 = moral.")
+
+
+class CatalogEntry(Out):
+    catalog: str
+    code: str
+    description: str
+    persona_fisica: bool | None = None
+    persona_moral: bool | None = None
+    regimenes_receptor: list[str] | None = None
+    formas_pago_permitidas: list[str] | None = None
+    bancarizado: bool | None = None
+    impuestos_concepto: str | None = None
+    traslado: bool | None = None
+    retencion: bool | None = None
+    tipo: str | None = None
+    valor_minimo: str | None = None
+    valor_maximo: str | None = None
+    comprobante_nuevo: list[str] | None = None
+    relacionados: list[str] | None = None
+    requiere_folio_sustitucion: bool | None = None
+    meses_permitidos: list[str] | None = None
+    requiere_regimen_emisor: str | None = None
+    bimestral: bool | None = None
+    nota: str | None = None
+    uso: str | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> CatalogEntry:
+        data = dict(row)
+        if row["catalog"] == "regimen-fiscal":  # same meaning as uso CFDI's columns, one name
+            data["persona_fisica"], data["persona_moral"] = row["fisica"], row["moral"]
+        if row["catalog"] == "tipo-comprobante":
+            data.pop("valor_maximo", None)  # the SAT's amount cap, not a rate
+        return cls.model_validate(data)
+
+    def summary(self) -> str:
+        extra = self.model_dump(exclude_none=True, exclude={"catalog", "code", "description"})
+        parts = [f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in extra.items()]
+        return " | ".join([f"{self.catalog} {self.code}: {self.description}", *parts])
+
+
+class CatalogMatches(Page[CatalogEntry]):
+    pass
+
+
+catalogs = Toolset("catalogs", "SAT CFDI 4.0 catalogs (uso CFDI, régimen, formas de pago…), offline.")
+
+
+def _fail(message: str) -> ToolError:
+    return ToolError(f"{message} (looked up locally; nothing was sent to gigstack)")
+
+
+def _by_code(slugs: list[str], code: str) -> list[dict[str, Any]]:
+    found = [row for s in slugs if (row := cat.entry(s, code))]
+    if not found:
+        legacy = [f"{code} in {s}: {cat.LEGACY[s][code]}" for s in slugs if code in cat.LEGACY.get(s, {})]
+        where = slugs[0] if len(slugs) == 1 else "any catalog"
+        hint = "; ".join(legacy) or "search by words with `query` instead"
+        raise _fail(f"Code {code!r} is not in {where} for CFDI 4.0: {hint}")
+    return found
+
+
+def _for_regimen(p: LookupCatalogParams) -> tuple[list[dict[str, Any]], str]:
+    if p.catalog not in (None, "uso-cfdi"):
+        raise _fail("`regimen` lists usos CFDI: omit `catalog` or use catalog=uso-cfdi")
+    regimen = cat.entry("regimen-fiscal", p.regimen or "")
+    if regimen is None:
+        why = cat.LEGACY["regimen-fiscal"].get(p.regimen or "", "unknown code")
+        raise _fail(
+            f"Régimen {p.regimen} is not valid in CFDI 4.0 ({why}); list them with catalog=regimen-fiscal"
+        )
+    if not cat.applies(regimen, p.persona):
+        other = "moral" if p.persona == "fisica" else "fisica"
+        raise _fail(f"Régimen {regimen['code']} is only for persona {other}: check the RFC and the régimen")
+    who = f", persona {p.persona}" if p.persona else ""
+    note = f"Usos CFDI allowed for régimen {regimen['code']} {regimen['description']}{who}."
+    return cat.usos_for_regimen(regimen["code"], p.persona), note
+
+
+@catalogs.read("Look up SAT catalog codes")
+async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
+    """Look up SAT CFDI 4.0 codes (uso CFDI, régimen, forma/método de pago, impuestos, cancelación…) by
+    `code` or `query` words, list a `catalog`, or get the usos CFDI a `regimen` allows. Use it instead of
+    guessing a code."""
+    if not (p.catalog or p.code or p.query_text or p.regimen):
+        raise _fail(f"Give `catalog`, `code`, `query` or `regimen`. Catalogs: {', '.join(cat.CATALOGS)}")
+    slugs = [p.catalog] if p.catalog else list(cat.CATALOGS)
+    note = None
+    if p.regimen:
+        found, note = _for_regimen(p)
+        slugs = ["uso-cfdi"]
+        if p.code:
+            found = [r for r in found if r["code"] in {e["code"] for e in _by_code(slugs, p.code)}]
+    elif p.code:
+        found = _by_code(slugs, p.code)
+    elif p.query_text:
+        found = cat.search(p.catalog, p.query_text)
+    else:
+        found = [dict(r) for r in cat.rows(slugs[0])]
+    if p.query_text and (p.regimen or p.code):
+        keep = {(r["catalog"], r["code"]) for s in slugs for r in cat.search(s, p.query_text)}
+        found = [r for r in found if (r["catalog"], r["code"]) in keep]
+    found = [r for r in found if cat.applies(r, p.persona)]
+    if not found:
+        asked = ", ".join(f"{k}={v}" for k, v in p.model_dump(by_alias=True, exclude_none=True).items())
+        raise _fail(
+            f"Nothing matches {asked}. Try fewer or other words, omit `catalog` to search all catalogs, "
+            "or give only `catalog` to list it"
+        )
+    total = len(found)
+    if total > MAX_ENTRIES:
+        note = (note + " " if note else "") + (
+            f"Showing the first {MAX_ENTRIES} of {total}: narrow with `catalog`, `code` or `query`."
+        )
+    if p.regimen:  # already filtered on it: the full list of regímenes per uso is noise here
+        found = [{k: v for k, v in r.items() if k != "regimenes_receptor"} for r in found]
+    return CatalogMatches(
+        data=[CatalogEntry.of(r) for r in found[:MAX_ENTRIES]],
+        has_more=total > MAX_ENTRIES,
+        total_results=total,
+        note=note,
+    )
