@@ -63,6 +63,16 @@ def _decode_cursor(cursor: str) -> int:
         raise invalid("next is not a cursor returned by this API", "Invalid pagination cursor") from None
 
 
+def _unix(value: str | None, name: str) -> int | None:
+    """A `created[...]` filter: unix seconds, else 400 (not a crash)."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise invalid(f"{name} must be a unix timestamp in seconds", "Invalid query parameter") from None
+
+
 @dataclass
 class Ctx:
     """One request: who (team), what (path params, query, body) and where state lives (store)."""
@@ -97,14 +107,14 @@ class Ctx:
         if not 1 <= limit <= 100:
             raise invalid("limit must be an integer from 1 to 100", "Invalid query parameter")
         rows = self.store.all(self.team, coll)
-        gte = q.get("created[gte]") or q.get("created_gte")
-        lte = q.get("created[lte]") or q.get("created_lte")
+        gte = _unix(q.get("created[gte]") or q.get("created_gte"), "created[gte]")
+        lte = _unix(q.get("created[lte]") or q.get("created_lte"), "created[lte]")
         rows = [
             (seq, d)
             for seq, d in rows
             if (pred is None or pred(d))
-            and (gte is None or d.get("created_at", 0) >= int(gte))
-            and (lte is None or d.get("created_at", 0) <= int(lte))
+            and (gte is None or d.get("created_at", 0) >= gte)
+            and (lte is None or d.get("created_at", 0) <= lte)
             and all(
                 str((d.get("metadata") or {}).get(k.split(".", 1)[-1].removeprefix("metadata_"))) == v
                 for k, v in q.items()
