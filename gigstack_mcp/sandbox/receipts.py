@@ -1,11 +1,310 @@
-"""Sandbox /receipts (to be implemented: see issue 3)."""
+"""Sandbox /receipts: sales receipts (recibos de venta) the customer turns into an invoice on the
+autofactura portal until the period closes, stamped on request to the client or to público en general
+(the receipt's own global-invoice information), and cancelled while not invoiced."""
 
+from __future__ import annotations
+
+import datetime as dt
+import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from ._core import Ctx, Resource
+from starlette.responses import JSONResponse
+
+from . import _invoicing, clients
+from ._core import ApiError, Ctx, Resource, conflict, invalid, now, ok
+from ._fiscal import EXTRANJERO, PUBLICO_GENERAL, fiscal_issues
+from ._store import Doc, Store, new_id
 
 resource = Resource("receipts")
+COLL = "receipts"
+MX = ZoneInfo("America/Mexico_City")
+PERIODICITIES = ("day", "week", "two_weeks", "month", "two_months")
+# receipt periodicity -> SAT c_Periodicidad of the global invoice
+GLOBAL_PERIODICITY = {"day": "01", "week": "02", "two_weeks": "03", "month": "04", "two_months": "05"}
+_PRIVATE = ("raw_items",)  # sandbox bookkeeping, not in API answers
+_STATUS_SPELLING = {
+    "canceled": "cancelled",
+    "open": "pending",
+    "completed": "invoiced",
+    "stamped": "invoiced",
+}
+
+
+def priced(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
+    """Items, currency and totals computed exactly as an invoice's (the invoicing core does the math).
+    Shared with payments."""
+    items = [_invoicing.build_item(ctx, it, n) for n, it in enumerate(body.get("items") or [])]
+    if not items:
+        raise invalid("items must have at least one item")
+    currency = (body.get("currency") or "MXN").upper()
+    rate = body.get("exchange_rate")
+    if currency != "MXN" and not rate:
+        raise invalid(f"exchange_rate is required when currency is {currency}")
+    totals = _invoicing._totals(items)
+    return {"items": items, "currency": currency, "exchange_rate": float(rate) if rate else 1.0} | {
+        k: totals[k] for k in ("subtotal", "discount", "taxes", "total")
+    }
+
+
+def valid_until(created: int, periodicity: str) -> int:
+    """The last second (Mexico City time) of the period the sale belongs to."""
+    day = dt.datetime.fromtimestamp(created, MX).date()
+    if periodicity == "day":
+        last = day
+    elif periodicity == "week":
+        last = day + dt.timedelta(days=6 - day.weekday())
+    else:
+        months = 2 if periodicity == "two_months" else 1
+        month = day.month + (day.month % 2 if months == 2 else 0)  # bimesters end in even months
+        first_next = dt.date(day.year + month // 12, month % 12 + 1, 1)
+        last = first_next - dt.timedelta(days=1)
+        if periodicity == "two_weeks" and day.day <= 15:
+            last = day.replace(day=15)
+    end = dt.datetime.combine(last, dt.time(23, 59, 59), MX)
+    return int(end.timestamp())
+
+
+def _refresh(ctx: Ctx, doc: Doc) -> Doc:
+    """A pending receipt whose period closed is expired (it goes into the period's global invoice)."""
+    if doc.get("status") == "pending" and doc.get("validUntil", now()) < now():
+        doc["status"] = "expired"
+        ctx.store.put(ctx.team, COLL, doc)
+    return doc
+
+
+def _view(ctx: Ctx, doc: Doc) -> Doc:
+    out = {k: v for k, v in doc.items() if k not in _PRIVATE}
+    out["url"] = f"{getattr(ctx.sandbox, 'base_url', '')}/autofactura?id={doc['id']}"
+    return out
+
+
+def create(ctx: Ctx, body: dict[str, Any], client: Doc | None) -> Doc:
+    """Store a pending receipt (used by POST /receipts and by payments with automation receipt)."""
+    periodicity = body.get("periodicity") or "month"
+    created = now()
+    doc: Doc = {
+        "id": new_id("receipt"),
+        "object": "receipt",
+        "status": "pending",
+        "client": clients.summary(client) if client else None,
+        **priced(ctx, body),
+        "periodicity": periodicity,
+        "payment_form": body.get("payment_form") or "01",
+        "invoice_config": body.get("invoice_config"),
+        "metadata": body.get("metadata") or {},
+        "created": created,
+        "created_at": created,
+        "validUntil": valid_until(created, periodicity),
+        "invoice": None,
+        "livemode": False,
+        "team": ctx.team,
+        "raw_items": body["items"],  # stamping prices the items as sent (services, inclusive taxes)
+    }
+    return ctx.store.put(ctx.team, COLL, doc)
+
+
+def _global_info(ctx: Ctx, receipt: Doc) -> dict[str, Any]:
+    """InformacionGlobal for a receipt stamped to público en general: its own period."""
+    day = dt.datetime.fromtimestamp(receipt["created"], MX)
+    periodicity = GLOBAL_PERIODICITY[receipt.get("periodicity") or "month"]
+    if periodicity == "05" and _invoicing._issuer(ctx)["tax_system"] != "621":
+        periodicity = "04"  # bimestral is only for régimen 621 (CFDI40132)
+    months = f"{13 + (day.month - 1) // 2}" if periodicity == "05" else f"{day.month:02d}"
+    return {"periodicity": periodicity, "months": months, "year": day.year}
+
+
+def _client_ref(ctx: Ctx, receipt: Doc, stamp_to: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The `client` of the invoice: the receipt's client, the customer's fiscal_information (found or
+    created by RFC and updated with it), or público en general (national or foreign)."""
+    issuer_zip = _invoicing._issuer(ctx)["zip"]
+    base = ctx.store.get(ctx.team, clients.COLL, (receipt.get("client") or {}).get("id") or "") or {}
+    if stamp_to != "client":
+        foreign = stamp_to == "general_public_foreign"
+        rfc = EXTRANJERO if foreign else PUBLICO_GENERAL
+        name = "PUBLICO EN GENERAL"
+        if foreign:
+            name = info.get("legal_name") or base.get("legal_name") or "RESIDENTE EN EL EXTRANJERO"
+        return {
+            "name": "Público en general" if not foreign else name,
+            "legal_name": name,
+            "tax_id": rfc,
+            "tax_system": "616",
+            "use": "S01",
+            "address": {"zip": issuer_zip, "country": "MEX"},
+            "search": {"on_key": "tax_id", "on_value": rfc, "update": True},
+        }
+    if not info:
+        if not base:
+            raise invalid(
+                "stamp_to client needs fiscal_information (legal_name, tax_id, tax_system, zip): "
+                "this receipt has no client"
+            )
+        if issues := fiscal_issues(base):
+            raise _unstampable(f"Client {base['id']} fiscal data: {'; '.join(issues)}")
+        return {"id": base["id"]}
+    merged = {
+        "legal_name": info.get("legal_name") or base.get("legal_name"),
+        "tax_id": str(info.get("tax_id") or base.get("tax_id") or "").upper(),
+        "tax_system": info.get("tax_system") or base.get("tax_system"),
+        "address": {"zip": info.get("zip") or (base.get("address") or {}).get("zip"), "country": "MEX"},
+    }
+    if merged["tax_id"] in (PUBLICO_GENERAL, EXTRANJERO):
+        raise invalid(
+            f"tax_id {merged['tax_id']} is público en general: use stamp_to general_public_national"
+        )
+    if issues := fiscal_issues(merged):
+        raise _unstampable(f"fiscal_information: {'; '.join(issues)}")
+    if base.get("tax_id") == merged["tax_id"]:
+        merged |= {"email": base.get("email"), "use": base.get("use")}
+    search = {"on_key": "tax_id", "on_value": merged["tax_id"], "update": True}
+    return {k: v for k, v in merged.items() if v is not None} | {"search": search}
+
+
+def _unstampable(error: str) -> ApiError:
+    return ApiError(422, "Cannot stamp receipt", error, "cfdi_service_error")
+
+
+def stamp(ctx: Ctx, receipt: Doc, stamp_to: str, info: dict[str, Any], date_ms: int | None) -> Doc:
+    """Invoice a receipt (PUE, its own items and payment form). Returns the stored invoice."""
+    _refresh(ctx, receipt)
+    status = receipt["status"]
+    if status == "invoiced":
+        uuid = (receipt.get("invoice") or {}).get("uuid")
+        raise conflict("Cannot stamp receipt", f"Receipt {receipt['id']} is already invoiced ({uuid})")
+    if status == "cancelled":
+        raise conflict("Cannot stamp receipt", f"Receipt {receipt['id']} is cancelled")
+    if status == "expired" and stamp_to == "client":
+        raise conflict(
+            "Cannot stamp receipt",
+            f"Receipt {receipt['id']} expired (its period closed): it goes into the global invoice; "
+            "stamp it to general_public_national",
+        )
+    date = None
+    if date_ms is not None:
+        date = date_ms // 1000
+        if date > now() + 300 or date < now() - 72 * 3600:
+            raise invalid("date (unix milliseconds) must be within the last 72 hours (SAT rule)")
+    client_ref = _client_ref(ctx, receipt, stamp_to, info or {})
+    config = receipt.get("invoice_config") or {}
+    body = {
+        "client": client_ref,
+        "items": receipt.get("raw_items") or receipt["items"],
+        "payment_method": "PUE",
+        "payment_form": receipt.get("payment_form") or "01",
+        "currency": receipt["currency"],
+        "exchange_rate": receipt["exchange_rate"] if receipt["currency"] != "MXN" else None,
+        "series": config.get("serie"),
+        "folio_number": config.get("folio"),
+        "use": "S01" if stamp_to != "client" else None,
+        "global": _global_info(ctx, receipt) if stamp_to == "general_public_national" else None,
+        "metadata": {"receipt_id": receipt["id"]},
+    }
+    invoice = _invoicing.build_invoice(ctx, {k: v for k, v in body.items() if v is not None}, "I")
+    if date is not None:
+        invoice["date"] = date
+        ctx.store.put(ctx.team, _invoicing.COLL, invoice, id_field="uuid")
+    receipt |= {
+        "status": "invoiced",
+        "stamp_to": stamp_to,
+        "invoice": {k: invoice[k] for k in ("uuid", "series", "folio_number")},
+        "invoice_id": invoice["uuid"],
+        "invoiced_at": now(),
+    }
+    ctx.store.put(ctx.team, COLL, receipt)
+    return invoice
 
 
 def stamp_pending_for_client(ctx: Ctx, client: dict[str, Any]) -> dict[str, Any]:
-    return {"stamped": 0, "failed": 0, "remaining": 0, "results": []}
+    """Stamp every pending receipt of `client` to that client; failures are reported, not raised."""
+    mine = [
+        _refresh(ctx, d)
+        for d in ctx.store.find(ctx.team, COLL, lambda d: (d.get("client") or {}).get("id") == client["id"])
+    ]
+    results: list[dict[str, Any]] = []
+    for receipt in (d for d in mine if d["status"] == "pending"):
+        try:
+            invoice = stamp(ctx, receipt, "client", {}, None)
+            results.append({"id": receipt["id"], "status": "invoiced", "invoice": invoice["uuid"]})
+        except ApiError as exc:
+            results.append({"id": receipt["id"], "status": "failed", "error": exc.error})
+    failed = sum(r["status"] == "failed" for r in results)
+    return {"stamped": len(results) - failed, "failed": failed, "remaining": failed, "results": results}
+
+
+@resource.op("GET", "/receipts", "listReceipts")
+def list_receipts(ctx: Ctx):
+    for _, doc in ctx.store.all(ctx.team, COLL):
+        _refresh(ctx, doc)
+    q = ctx.query
+    status = _STATUS_SPELLING.get(q.get("status") or "", q.get("status"))
+    client_id = q.get("client_id")
+
+    def pred(d: Doc) -> bool:
+        return (not status or d.get("status") == status) and (
+            not client_id or (d.get("client") or {}).get("id") == client_id
+        )
+
+    envelope = json.loads(ctx.page(COLL, "Receipts retrieved successfully", pred).body)
+    envelope["data"] = [_view(ctx, d) for d in envelope["data"]]
+    return JSONResponse(envelope)
+
+
+@resource.op("GET", "/receipts/{id}", "getReceipt")
+def get_receipt(ctx: Ctx):
+    doc = _refresh(ctx, ctx.get_or_404(COLL, ctx.params["id"], "Receipt"))
+    return ok(_view(ctx, doc), "Receipt retrieved successfully")
+
+
+@resource.op("POST", "/receipts", "createReceipt")
+def create_receipt(ctx: Ctx):
+    body = ctx.body
+    client = clients.resolve(ctx, body["client"]) if body.get("client") else None
+    return ok(_view(ctx, create(ctx, body, client)), "Receipt created successfully", 201)
+
+
+@resource.op("POST", "/receipts/{id}/stamp", "stampReceipt")
+def stamp_receipt(ctx: Ctx):
+    receipt = ctx.get_or_404(COLL, ctx.params["id"], "Receipt")
+    body = ctx.body
+    invoice = stamp(ctx, receipt, body["stamp_to"], body.get("fiscal_information") or {}, body.get("date"))
+    data = _invoicing.view(ctx, invoice, created=True) | {"receipt_id": receipt["id"]}
+    return ok(data, "Receipt stamped successfully", 201)
+
+
+@resource.op("DELETE", "/receipts/{id}", "cancelReceipt")
+def cancel_receipt(ctx: Ctx):
+    doc = _refresh(ctx, ctx.get_or_404(COLL, ctx.params["id"], "Receipt"))
+    if doc["status"] == "cancelled":
+        return ok(_view(ctx, doc), "Receipt already cancelled")
+    if doc["status"] == "invoiced":
+        uuid = (doc.get("invoice") or {}).get("uuid")
+        raise conflict(
+            "Cannot cancel receipt",
+            f"Receipt {doc['id']} is already invoiced ({uuid}): cancel that invoice instead",
+        )
+    doc |= {"status": "cancelled", "cancelled_at": now()}
+    ctx.store.put(ctx.team, COLL, doc)
+    return ok(_view(ctx, doc), "Receipt cancelled successfully")
+
+
+# -- demo data -----------------------------------------------------------------------------------------
+
+_SEED = [
+    # (id, client or None, service, quantity, periodicity, payment_form)
+    ("receipt_demo_juan", "client_juan_perez", "service_consultoria", 1, "month", "03"),
+    ("receipt_demo_mostrador", None, "service_hosting", 2, "month", "01"),
+]
+
+
+def seed(store: Store, team: str) -> None:
+    """Two pending receipts of the current month: one of a known client, one of an anonymous sale."""
+    ctx = _invoicing.local_ctx(store, team)
+    for rid, client_id, service, qty, periodicity, form in _SEED:
+        client = store.get(team, clients.COLL, client_id) if client_id else None
+        if client_id and client is None:
+            continue
+        body = {"items": [{"id": service, "quantity": qty}], "periodicity": periodicity, "payment_form": form}
+        doc = create(ctx, body, client)
+        store.delete(team, COLL, doc["id"])
+        store.put(team, COLL, doc | {"id": rid})
