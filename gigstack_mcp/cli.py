@@ -37,6 +37,19 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (http transport)")
     p.add_argument("--port", type=int, default=8000, help="HTTP port (http transport)")
+    h = p.add_argument_group("HTTP transport (docs/http.md)")
+    h.add_argument(
+        "--auth-token",
+        action="append",
+        metavar="TOKEN[=API_KEY[:TEAM]]",
+        help="accepted bearer token, repeatable; replaces GIGSTACK_MCP_AUTH_TOKENS",
+    )
+    h.add_argument("--auth-tokens-file", metavar="PATH", help="file, one TOKEN[=API_KEY[:TEAM]] per line")
+    h.add_argument("--stateless", action="store_true", default=None, help="no per-session state (replicas)")
+    h.add_argument("--allowed-origins", metavar="LIST", help="browser Origins allowed, comma-separated")
+    h.add_argument("--allowed-hosts", metavar="LIST", help="Host values allowed behind a proxy (host:*)")
+    h.add_argument("--rate-limit", metavar="N/s", help="per-token rate limit, N/s, N/m or off (default 20/s)")
+    h.add_argument("--max-body", metavar="SIZE", help="largest request body (default 1MB)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -54,6 +67,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "exclude_tools": args.exclude_tools,
             "read_only": args.read_only,
             "require_preview": args.require_preview,
+            "mcp_auth_tokens": ",".join(args.auth_token) if args.auth_token else None,
+            "mcp_auth_tokens_file": args.auth_tokens_file,
+            "mcp_stateless": args.stateless,
+            "mcp_allowed_origins": args.allowed_origins,
+            "mcp_allowed_hosts": args.allowed_hosts,
+            "mcp_rate_limit": args.rate_limit,
+            "mcp_max_body": args.max_body,
         }.items()
         if v is not None
     }

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -20,6 +22,19 @@ M = TypeVar("M", bound=BaseModel)
 SANDBOX_KEY = "sk_test_sandbox"
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """The HTTP caller's gigstack credentials, which its MCP token maps to server-side (never the token).
+    `api_key=None` means the server's own key (or the embedded sandbox)."""
+
+    api_key: SecretStr | None = None
+    team: str | None = None
+
+
+# Set per request by the HTTP transport's auth middleware; unset (None) for stdio and unauthenticated use.
+current_credentials: ContextVar[Credentials | None] = ContextVar("gigstack_credentials", default=None)
+
+
 class AppState:
     """Lives for the server's lifetime. The client and sandbox start lazily on the first tool call, so
     `tools/list` answers as fast as a bare SDK server."""
@@ -27,6 +42,7 @@ class AppState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: GigstackClient | None = None
+        self._keyed: dict[str, GigstackClient] = {}  # per caller API key (HTTP tokens map)
         self.sandbox: Any = None
         self._lock = anyio.Lock()
         secret = (
@@ -34,17 +50,33 @@ class AppState:
         )
         self.confirm_secret = secret.encode()
 
-    async def client(self) -> GigstackClient:
+    async def client(self, creds: Credentials | None = None) -> GigstackClient:
+        """The server's own client, or (HTTP) one pooled client per distinct caller API key."""
+        if creds is not None and creds.api_key is not None:
+            key = creds.api_key.get_secret_value()
+            if key not in self._keyed:
+                async with self._lock:
+                    if key not in self._keyed:
+                        self._keyed[key] = self._make_client(creds.api_key)
+            return self._keyed[key]
         if self._client is None:
             async with self._lock:
                 if self._client is None:
                     self._client = self._make_client()
         return self._client
 
-    def _make_client(self) -> GigstackClient:
+    def default_team(self, creds: Credentials | None = None) -> str | None:
+        """The team a call uses when it names none: the caller's mapped team, else the server's."""
+        if creds is None:
+            return self.settings.team
+        return creds.team or (None if creds.api_key is not None else self.settings.team)
+
+    def _make_client(self, caller_key: SecretStr | None = None) -> GigstackClient:
         s = self.settings
         api_key: SecretStr | str
-        if s.use_sandbox():
+        if caller_key is not None:  # a caller's own key always goes to GIGSTACK_API_URL
+            api_url, api_key = s.api_url, caller_key
+        elif s.use_sandbox():
             from .sandbox.server import SandboxServer
 
             self.sandbox = SandboxServer(SANDBOX_KEY, db=s.sandbox_db).start()
@@ -55,7 +87,7 @@ class AppState:
         return GigstackClient(
             api_key,
             api_url,
-            team=s.team,
+            team=None if caller_key is not None else s.team,
             timeout=s.timeout,
             connect_timeout=s.connect_timeout,
             max_retries=s.max_retries,
@@ -67,6 +99,8 @@ class AppState:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+        for keyed in self._keyed.values():
+            await keyed.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
 
@@ -112,4 +146,4 @@ class Api:
         return [i async for i in self.client.paginate(path, query=query, team=self.team, max_items=max_items)]
 
 
-__all__ = ["Api", "AppState", "Page"]
+__all__ = ["Api", "AppState", "Credentials", "Page", "current_credentials"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp import MCPError
 from mcp.server import MCPServer
+from mcp.server.request_state import RequestStateSecurity
 from mcp_types import INVALID_PARAMS
 
 from . import __version__
@@ -64,9 +66,19 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         website_url="https://gigstack.io",
         lifespan=lifespan,
         tools=build_tools(specs),
+        request_state_security=_request_state_security(settings),
     )
     _register_extras(server, settings)
     return server
+
+
+def _request_state_security(settings: Settings) -> RequestStateSecurity | None:
+    """Seal 2026-07-28 elicitation state with a key derived from GIGSTACK_CONFIRM_SECRET, so a retry
+    that lands on another replica still resumes; without a secret the SDK's per-process key is used."""
+    if settings.confirm_secret is None:
+        return None
+    secret = settings.confirm_secret.get_secret_value().encode()
+    return RequestStateSecurity(keys=[hmac.new(secret, b"gigstack-mcp request state", "sha256").digest()])
 
 
 def _register_extras(server: MCPServer, settings: Settings) -> None:

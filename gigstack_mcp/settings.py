@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     confirm_ttl: int = Field(300, gt=0, description="Seconds a confirmation token stays valid.")
     max_result_chars: int = Field(20_000, ge=1_000, description="Cap on one tool result's text.")
     sandbox_db: str | None = Field(None, description="SQLite file that keeps sandbox state across restarts.")
+    # HTTP transport (gigstack_mcp/http.py); env GIGSTACK_MCP_*
+    mcp_auth_tokens: SecretStr | None = Field(
+        None, description="Comma-separated MCP bearer tokens, each `token` or `token=api_key[:team]`."
+    )
+    mcp_auth_tokens_file: str | None = Field(None, description="File with one token entry per line.")
+    mcp_stateless: bool = Field(False, description="No per-session state: replicas behind any balancer.")
+    mcp_allowed_hosts: str = Field("", description="Extra allowed Host values (comma-separated, host:*).")
+    mcp_allowed_origins: str = Field("", description="Allowed browser Origins (comma-separated).")
+    mcp_rate_limit: str = Field("20/s", description="Per-token rate limit: N/s, N/m or 'off'.")
+    mcp_max_body: str = Field("1MB", description="Largest accepted request body (bytes, KB or MB).")
+    mcp_shutdown_timeout: float = Field(30.0, ge=0, description="Seconds in-flight calls get on shutdown.")
 
     def use_sandbox(self) -> bool:
         return self.sandbox or self.api_key is None
