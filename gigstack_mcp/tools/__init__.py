@@ -2,7 +2,9 @@
 
 from .catalogs import catalogs
 from .clients import clients
+from .teams import teams
+from .users import users
 
-TOOLSETS = [clients, catalogs]
+TOOLSETS = [clients, catalogs, teams, users]
 
 __all__ = ["TOOLSETS"]

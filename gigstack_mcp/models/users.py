@@ -1,0 +1,67 @@
+"""Users (people with access to the account's teams): parameters and results."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import EmailStr, Field
+
+from ._base import ListParams, Out, Page, ToolParams
+from .teams import Role, UserId
+
+
+class User(Out):
+    id: str
+    email: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    company_role: str | None = None
+    teams: list[dict[str, Any]] | None = None
+
+    def summary(self) -> str:
+        return f"{self.id} | {self.name or '-'} | {self.email} | {self.company_role or '-'}"
+
+
+class NewUser(User):
+    role: str | None = None
+    invitation_sent: bool | None = None
+
+
+class UserPage(Page[User]):
+    pass
+
+
+class PasswordReset(Out):
+    email: str
+    sent: bool
+
+
+class UserFields(ToolParams):
+    first_name: str | None = Field(None, max_length=100)
+    last_name: str | None = Field(None, max_length=100)
+    phone: str | None = None
+    company_role: str | None = Field(None, description="Job title")
+
+
+class CreateUserParams(UserFields):
+    email: EmailStr
+    auto_join: bool | None = Field(None, description="Join the team now")
+    role: Role | None = Field(None, description="Only with auto_join (default viewer)")
+
+
+class UpdateUserParams(UserFields):
+    path_fields: ClassVar[tuple[str, ...]] = ("id",)
+    id: UserId
+
+
+class UserIdParams(ToolParams):
+    path_fields: ClassVar[tuple[str, ...]] = ("id",)
+    id: UserId
+
+
+class ResetPasswordParams(ToolParams):
+    email: EmailStr
+
+
+class ListUsersParams(ListParams):
+    pass
