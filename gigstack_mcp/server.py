@@ -14,8 +14,8 @@ from mcp_types import INVALID_PARAMS
 
 from . import __version__
 from .context import AppState
-from .registry import build_tools, select
 from .settings import Settings
+from .toolinfo import load_tools
 
 INSTRUCTIONS = (
     "gigstack-mcp issues and manages Mexican CFDI 4.0 invoices through gigstack. Invoices are legal tax "
@@ -48,7 +48,7 @@ class GigstackServer(MCPServer):
 
 def build_server(settings: Settings | None = None) -> MCPServer:
     settings = settings or Settings()
-    specs = select(settings.toolsets, settings.tools, settings.exclude_tools, settings.read_only)
+    tools = load_tools(settings)  # the selection; from the start-up cache when fresh
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
@@ -65,7 +65,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         instructions=INSTRUCTIONS,
         website_url="https://gigstack.io",
         lifespan=lifespan,
-        tools=build_tools(specs),
+        tools=tools,
         request_state_security=_request_state_security(settings),
     )
     _register_extras(server, settings)

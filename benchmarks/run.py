@@ -1,0 +1,403 @@
+"""Benchmarks: start-up (spawn to the first `tools/list` answer over stdio, ours vs a hello-world
+server on the same SDK) and per-call latency of a read tool over stdio vs the same request made
+directly with httpx to the same sandbox. Prints a table and writes docs/benchmarks.md.
+
+    python -m benchmarks.run            # full run (about a minute), updates docs/benchmarks.md
+    python -m benchmarks.run --quick    # a few runs, for a smoke check
+
+The MCP client side is a minimal JSON-RPC client over the child's pipes (2025-11-25 handshake), so
+the numbers are the server's cost, not a client library's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+PROTOCOL = "2025-11-25"
+BENCH_KEY = "sk_test_benchmark"
+CLIENT_ID = "client_juan_perez"
+STARTUP_GOAL = 1.25  # ours / hello-world, medians
+LATENCY_GOAL_MS = 2.0  # p50 over stdio minus p50 direct
+
+
+# -- a minimal stdio JSON-RPC client ------------------------------------------------------------------
+
+
+class StdioRpc:
+    """Spawns an MCP server and talks newline-delimited JSON-RPC to it over its pipes."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            bufsize=0,
+        )
+        self._out = self.proc.stdout
+        self._id = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._id += 1
+        self.send({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or {}})
+        while True:
+            line = self._out.readline()  # type: ignore[union-attr]
+            if not line:
+                raise RuntimeError(f"server exited (code {self.proc.poll()}) before answering {method}")
+            msg = json.loads(line)
+            if msg.get("id") == self._id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg["result"]
+
+    def initialize(self) -> None:
+        self.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL,
+                "capabilities": {},
+                "clientInfo": {"name": "gigstack-mcp-benchmark", "version": "0"},
+            },
+        )
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGSTACK_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env | extra
+
+
+# -- measurements ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Startup:
+    ours: list[float]
+    hello: list[float]
+    ours_tools: int
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ours) / statistics.median(self.hello)
+
+
+def spawn_to_tools_list(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Seconds from spawning the server to its `tools/list` answer, and the number of tools."""
+    t0 = time.perf_counter()
+    rpc = StdioRpc(cmd, env)
+    try:
+        rpc.initialize()
+        tools = rpc.request("tools/list")["tools"]
+        elapsed = time.perf_counter() - t0
+    finally:
+        rpc.close()
+    return elapsed, len(tools)
+
+
+OURS = [sys.executable, "-m", "gigstack_mcp"]
+HELLO = [sys.executable, str(ROOT / "benchmarks" / "hello_server.py")]
+
+
+def bench_startup(runs: int) -> Startup:
+    env = clean_env()  # no key: the server must pick the sandbox, lazily
+    ours, hello, n_tools = [], [], 0
+    spawn_to_tools_list(OURS, env)  # warm the OS file cache and .pyc files once
+    spawn_to_tools_list(HELLO, env)
+    for i in range(runs):
+        order = [(OURS, ours), (HELLO, hello)] if i % 2 == 0 else [(HELLO, hello), (OURS, ours)]
+        for cmd, sink in order:
+            elapsed, count = spawn_to_tools_list(cmd, env)
+            sink.append(elapsed)
+            if cmd is OURS:
+                n_tools = count
+    return Startup(ours, hello, n_tools)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SandboxProcess:
+    """`gigstack-mcp sandbox --port N` as a subprocess, so it shares no GIL with either client."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v2"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gigstack_mcp",
+                "sandbox",
+                "--port",
+                str(self.port),
+                "--api-key",
+                BENCH_KEY,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=clean_env(),
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{self.url}/clients", headers={"Authorization": f"Bearer {BENCH_KEY}"}, timeout=1)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.close()
+                    raise RuntimeError("the standalone sandbox did not start") from None
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Latency:
+    mcp: list[float]
+    direct: list[float]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def bench_latency(calls: int, warmup: int) -> Latency:
+    sandbox = SandboxProcess()
+    rpc = StdioRpc(OURS, clean_env(GIGSTACK_API_URL=sandbox.url, GIGSTACK_API_KEY=BENCH_KEY))
+    http = httpx.Client(headers={"Authorization": f"Bearer {BENCH_KEY}"}, timeout=10)
+    url = f"{sandbox.url}/clients/{CLIENT_ID}"
+    call = {"name": "get_client", "arguments": {"id": CLIENT_ID}}
+    try:
+        rpc.initialize()
+        rpc.request("tools/list")
+        mcp_times, direct_times = [], []
+        for i in range(warmup + calls):
+            t0 = time.perf_counter()
+            result = rpc.request("tools/call", call)
+            t1 = time.perf_counter()
+            response = http.get(url)
+            t2 = time.perf_counter()
+            if result.get("isError") or response.status_code != 200:
+                raise RuntimeError(f"benchmark call failed: {result} / HTTP {response.status_code}")
+            if i >= warmup:
+                mcp_times.append(t1 - t0)
+                direct_times.append(t2 - t1)
+    finally:
+        http.close()
+        rpc.close()
+        sandbox.close()
+    return Latency(mcp_times, direct_times)
+
+
+# -- report -----------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "mcp": metadata.version("mcp"),
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def startup_rows(s: Startup) -> list[tuple[str, ...]]:
+    med_o, med_h = statistics.median(s.ours), statistics.median(s.hello)
+    return (
+        [
+            ("hello-world MCPServer (1 tool)", ms(med_h), ms(min(s.hello)), ms(max(s.hello))),
+            (
+                f"gigstack-mcp, default toolsets ({s.ours_tools} tools)",
+                ms(med_o),
+                ms(min(s.ours)),
+                ms(max(s.ours)),
+            ),
+            ("ratio (goal <= 1.25x)", f"{s.ratio:.2f}x {verdict(s.ratio <= STARTUP_GOAL)}", "", ""),
+        ]
+        if med_h
+        else []
+    )
+
+
+def latency_rows(lat: Latency) -> list[tuple[str, ...]]:
+    p50m, p95m = pct(lat.mcp, 50), pct(lat.mcp, 95)
+    p50d, p95d = pct(lat.direct, 50), pct(lat.direct, 95)
+    diff = (p50m - p50d) * 1000
+    return [
+        ("get_client over stdio MCP", ms(p50m), ms(p95m)),
+        ("same GET with httpx, direct", ms(p50d), ms(p95d)),
+        (
+            "MCP overhead (goal p50 <= +2 ms)",
+            f"+{diff:.2f} ms {verdict(diff <= LATENCY_GOAL_MS)}",
+            f"+{(p95m - p95d) * 1000:.2f} ms",
+        ),
+    ]
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def plain(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*r) for r in [header, *rows])
+
+
+STARTUP_HEADER = ("spawn -> first tools/list answer", "median", "min", "max")
+LATENCY_HEADER = ("per call", "p50", "p95")
+
+
+def schema_sizes() -> tuple[str, int, int, int]:
+    from gigstack_mcp.toolinfo import tool_sizes
+
+    rows = tool_sizes("all")
+    by_set: dict[str, list[int]] = {}
+    for r in rows:
+        by_set.setdefault(r["toolset"], []).append(r["chars"])
+    default = sum(r["chars"] for r in tool_sizes("default"))
+    lines = [
+        (name, str(len(sizes)), str(sum(sizes)), str(round(sum(sizes) / len(sizes))), str(max(sizes)))
+        for name, sizes in by_set.items()
+    ]
+    total = sum(r["chars"] for r in rows)
+    lines.append(("**all**", str(len(rows)), str(total), str(round(total / max(1, len(rows)))), ""))
+    md = table(("toolset", "tools", "chars", "avg/tool", "largest"), lines)
+    return md, total, default, len(rows)
+
+
+def replace_section(text: str, heading: str, body: str) -> str:
+    """Replace the `## heading` section (up to the next `## `) or append it; other sections stay."""
+    block = f"## {heading}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        return pattern.sub(lambda _: block + "\n", text, count=1).rstrip() + "\n"
+    if not text.strip():
+        text = "# Benchmarks\n"
+    return text.rstrip() + "\n\n" + block
+
+
+def write_doc(args: argparse.Namespace, s: Startup, lat: Latency) -> None:
+    m = machine()
+    body = "\n\n".join(
+        [
+            "Measured with `python -m benchmarks.run`"
+            + (" --quick" if args.quick else "")
+            + f" on {time.strftime('%Y-%m-%d')}: {m['nproc']} CPUs ({m['cpu']}), {m['os']}, "
+            f"Python {m['python']}, mcp {m['mcp']}.",
+            f"Start-up: time from spawning the process to the first `tools/list` answer over stdio "
+            f"(2025-11-25 handshake), {args.runs} runs each, interleaved. `python -m gigstack_mcp` runs "
+            "with no API key, so it picks the embedded sandbox, which starts lazily on the first tool "
+            "call; the baseline is `benchmarks/hello_server.py`.",
+            table(STARTUP_HEADER, startup_rows(s)),
+            f"Per call: `get_client` (id {CLIENT_ID}) over stdio, {args.calls} calls after "
+            f"{args.warmup} warm-up calls, against a standalone sandbox (`gigstack-mcp sandbox`, its own "
+            "process), alternating with the same `GET /v2/clients/{id}` made directly with httpx.",
+            table(LATENCY_HEADER, latency_rows(lat)),
+        ]
+    )
+    sizes_md, total, default, count = schema_sizes()
+    sizes = (
+        "What each toolset costs in the context window: characters of the JSON `tools/list` sends per "
+        "tool (name, title, description, inputSchema, outputSchema, annotations), from "
+        "`gigstack_mcp.toolinfo.tool_sizes` (`gigstack-mcp tools` prints it per tool).\n\n"
+        f"{sizes_md}\n\nDefault toolsets: {default} chars. Budget: all tools <= 48,000 chars "
+        f"(now {total} for {count} tools), default <= 24,000 (enforced by tests/test_tool_surface.py)."
+    )
+    DOC.parent.mkdir(exist_ok=True)
+    text = DOC.read_text("utf-8") if DOC.exists() else ""
+    text = replace_section(text, "Start-up and per-call latency", body)
+    text = replace_section(text, "Tool schema sizes per toolset", sizes)
+    DOC.write_text(text, "utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a few runs only (smoke check)")
+    parser.add_argument("--runs", type=int, help="start-up runs per server (default 15, quick 3)")
+    parser.add_argument("--calls", type=int, help="measured calls (default 200, quick 30)")
+    parser.add_argument("--warmup", type=int, default=20, help="warm-up calls (default 20)")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    args.runs = args.runs or (3 if args.quick else 15)
+    args.calls = args.calls or (30 if args.quick else 200)
+
+    m = machine()
+    print(f"{m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, mcp {m['mcp']}\n")
+    s = bench_startup(args.runs)
+    print(plain(STARTUP_HEADER, startup_rows(s)) + "\n")
+    lat = bench_latency(args.calls, args.warmup)
+    print(plain(LATENCY_HEADER, latency_rows(lat)))
+    if not args.no_write:
+        write_doc(args, s, lat)
+        print(f"\nwrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    if __package__ in (None, ""):
+        sys.path.insert(0, str(ROOT))
+    sys.exit(main())
