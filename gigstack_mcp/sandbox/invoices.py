@@ -200,8 +200,14 @@ def cancel_invoice(ctx: Ctx):
 def seed(store: Store, team: str) -> None:
     """A paid (PUE) invoice for Juan Pérez and an unpaid PPD one for Acme (no complements yet)."""
     ctx = local_ctx(store, team)
+
+    def backdate(doc: Doc, days: int) -> None:
+        doc["created_at"] -= days * 86400
+        doc["stamp"]["stamp_at"] = doc["created_at"]
+        store.put(team, COLL, doc, id_field="uuid")
+
     try:
-        build_invoice(
+        pue = build_invoice(
             ctx,
             {
                 "client": {"id": "client_juan_perez"},
@@ -213,7 +219,8 @@ def seed(store: Store, team: str) -> None:
             },
             "I",
         )
-        build_invoice(
+        backdate(pue, 20)
+        ppd = build_invoice(
             ctx,
             {
                 "client": {"id": "client_acme"},
@@ -225,6 +232,7 @@ def seed(store: Store, team: str) -> None:
             },
             "I",
         )
+        backdate(ppd, 5)
     except ApiError:  # demo clients or services were changed in a persisted --db: no demo invoices
         pass
 

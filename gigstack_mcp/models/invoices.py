@@ -1,0 +1,232 @@
+"""Invoices (CFDI 4.0: income I, egress E, payment complements P): parameters and results."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Any, ClassVar, Literal
+
+from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
+from pydantic import EmailStr, Field, PrivateAttr
+
+from ._base import ListParams, Out, Page, ToolParams
+from .clients import RegimenFiscal
+from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
+from .services import Tax as Tax
+
+UUID_PATTERN = r"^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$"
+Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
+Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$", description="Uso CFDI, e.g. G03; egress G02.")]
+Rfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$")]
+PaymentForm = Literal[
+    "01", "02", "03", "04", "05", "06", "08", "12", "13", "14", "15", "17",
+    "23", "24", "25", "26", "27", "28", "29", "30", "31", "99",
+]  # fmt: skip
+Motive = Literal["01", "02", "03", "04"]
+MOTIVES = {
+    "01": "issued with errors, replaced by another CFDI",
+    "02": "issued with errors, no replacement",
+    "03": "the operation did not take place",
+    "04": "nominative operation included in a global invoice",
+}
+MEXICO = timezone(timedelta(hours=-6))  # America/Mexico_City, no DST since 2022
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+class Item(Strict):
+    id: str | None = Field(None, description="Service id (inherits its fields)")
+    description: str | None = None
+    quantity: float | None = Field(None, gt=0)
+    unit_price: Price | None = None
+    product_key: ProductKey | None = None
+    unit_key: UnitKey | None = None
+    taxability: Taxability | None = None
+    taxes: list[Tax] | None = None
+    discount: float | None = Field(None, ge=0)
+
+
+class ZipOnly(Strict):
+    zip: str = Field(pattern=r"^[0-9]{5}$")
+
+
+class ClientSearch(Strict):
+    on_key: Literal["tax_id", "email"]
+    on_value: str
+
+
+class InvoiceClient(Strict):
+    id: str | None = Field(None, description="Existing client; or the fields below to create one.")
+    legal_name: str | None = None
+    tax_id: Rfc | None = None
+    tax_system: RegimenFiscal | None = None
+    email: EmailStr | None = None
+    address: ZipOnly | None = None
+    search: ClientSearch | None = Field(None, description="Reuse a matching client.")
+
+
+class GlobalInfo(Strict):
+    periodicity: Literal["01", "02", "03", "04", "05"] = Field(description="04 mensual.")
+    months: str = Field(pattern=r"^(0[1-9]|1[0-8])$", description="01-12; 13-18 bimesters.")
+    year: int
+
+
+class RelatedDocuments(Strict):
+    relationship: Literal["01", "02", "03", "04", "05", "06", "07"] = Field(
+        description="01 nota de crédito, 04 sustitución, 07 anticipo."
+    )
+    documents: list[Uuid] = Field(min_length=1)
+
+
+class CreateInvoiceParams(ToolParams):
+    client: InvoiceClient
+    items: list[Item] = Field(min_length=1)
+    use: Use | None = None
+    payment_form: PaymentForm | None = Field(None, description="03 transferencia, 01 efectivo")
+    payment_method: Literal["PUE", "PPD"] | None = Field(None, description="Default PUE.")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    exchange_rate: float | None = Field(None, gt=0)
+    global_: GlobalInfo | None = Field(None, alias="global", description="Factura global.")
+    related_documents: list[RelatedDocuments] | None = None
+    automation_type: Literal["none", "payment", "payment_and_complement", "pue_invoice"] | None = None
+    series: str | None = None
+    folio_number: int | None = Field(None, ge=1)
+    exports: Literal["01", "02", "03", "04"] | None = None
+    send_email: bool | None = None
+    emails: list[EmailStr] | None = None
+    metadata: dict[str, str] | None = None
+    idempotency_key: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._:-]{8,128}$", description="Same key = same invoice"
+    )
+
+
+class UuidParams(ToolParams):
+    path_fields: ClassVar[tuple[str, ...]] = ("uuid",)
+    uuid: Uuid
+
+
+class ListInvoicesParams(ListParams):
+    query_fields: ClassVar[tuple[str, ...]] = (
+        "limit",
+        "next",
+        "status",
+        "client_id",
+        "series",
+        "payment_method",
+    )
+    local_fields: ClassVar[tuple[str, ...]] = ("folio_number", "date_from", "date_to")
+
+    client_id: str | None = None
+    status: Literal["valid", "cancelled"] | None = None
+    series: str | None = None
+    folio_number: int | None = Field(None, ge=1)
+    payment_method: Literal["PUE", "PPD"] | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def query(self) -> dict[str, Any]:
+        q = super().query()
+        if self.date_from:
+            q["created[gte]"] = int(datetime.combine(self.date_from, datetime.min.time(), MEXICO).timestamp())
+        if self.date_to:
+            q["created[lte]"] = int(datetime.combine(self.date_to, datetime.max.time(), MEXICO).timestamp())
+        return q
+
+
+class FilesParams(UuidParams):
+    query_fields: ClassVar[tuple[str, ...]] = ("file_type",)
+    local_fields: ClassVar[tuple[str, ...]] = ("include_content",)
+
+    file_type: Literal["pdf", "xml"] | None = Field(None, description="Omit for both.")
+    include_content: bool = Field(False, description="Also return the XML text and the PDF.")
+
+
+class CancelInvoiceParams(UuidParams):
+    motive: Motive = Field(
+        description="01 replaced (give substitution_uuid), 02 errors, 03 did not happen, 04 in a global."
+    )
+    substitution_uuid: Uuid | None = None
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+class InvoiceParty(Out):
+    id: str | None = None
+    name: str | None = None
+    legal_name: str | None = None
+    tax_id: str | None = None
+
+
+class InvoiceRow(Out):
+    uuid: str
+    invoice_type: str | None = None
+    status: str | None = None
+    series: str | None = None
+    folio_number: int | None = None
+    client: InvoiceParty | None = None
+    total: float | None = None
+    currency: str | None = None
+    payment_method: str | None = None
+    last_balance: float | None = None
+    cancellation_status: str | None = None
+    created_at: int | None = None
+
+    def summary(self) -> str:
+        who = self.client.legal_name or self.client.name if self.client else "-"
+        rfc = self.client.tax_id if self.client else "-"
+        due = f" | saldo {self.last_balance:,.2f}" if self.last_balance is not None else ""
+        when = datetime.fromtimestamp(self.created_at, MEXICO).date() if self.created_at else "-"
+        return (
+            f"{self.series}-{self.folio_number} | {self.uuid} | {when} | {who} ({rfc}) | "
+            f"{self.total or 0:,.2f} {self.currency} | {self.payment_method} | {self.status}{due}"
+        )
+
+
+class InvoicePage(Page[InvoiceRow]):
+    pass
+
+
+class InvoiceItem(Out):
+    description: str | None = None
+    quantity: float | None = None
+    unit_price: float | None = None
+    amount: float | None = None
+    product_key: str | None = None
+    taxes: list[TaxLine] | None = None
+
+
+class Invoice(InvoiceRow):
+    subtotal: float | None = None
+    taxes: float | None = None
+    payment_form: str | None = None
+    use: str | None = None
+    items: list[InvoiceItem] | None = None
+    related_documents: list[dict] | None = None
+    payment_complements: int | None = None
+    files: dict[str, str] | None = None
+
+    def summary(self) -> str:
+        items = "; ".join(
+            f"{i.quantity:g} x {i.description} ({taxes_text(i.taxes)})" for i in self.items or []
+        )
+        return f"{super().summary()} | {items}"
+
+
+class InvoiceFiles(Out):
+    uuid: str | None = None
+    pdf: str | None = None
+    xml: str | None = None
+    xml_content: str | None = None
+    pdf_bytes: int | None = None
+    note: str | None = None
+    _pdf: bytes | None = PrivateAttr(None)
+
+    def extra_content(self) -> list[ContentBlock]:
+        """The PDF as an embedded resource, after the text (kept out of structured content)."""
+        if not self._pdf or not self.pdf:
+            return []
+        blob = base64.b64encode(self._pdf).decode()
+        resource = BlobResourceContents(uri=self.pdf, mime_type="application/pdf", blob=blob)
+        return [EmbeddedResource(type="resource", resource=resource)]

@@ -1,0 +1,102 @@
+"""Services (catalog items) and the tax lines invoices share: parameters and results."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._base import ListParams, Out, Page, ToolParams
+
+ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="ClaveProdServ")]
+UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", description="ClaveUnidad, e.g. E48")]
+Taxability = Annotated[str, Field(pattern=r"^0[1-8]$", description="ObjetoImp")]
+Price = Annotated[float, Field(gt=0)]
+ServiceId = Annotated[str, Field(min_length=1, description="Service id, e.g. service_123.")]
+
+
+class Strict(BaseModel):
+    """Nested input: unknown keys are an error (a typo must not drop a field of a tax document)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Tax(Strict):
+    type: Literal["IVA", "ISR", "IEPS"]
+    rate: float | None = Field(None, ge=0, description="0.16 = 16%")
+    factor: Literal["Tasa", "Cuota", "Exento"] | None = None
+    withholding: bool | None = None
+    inclusive: bool | None = Field(None, description="in unit_price")
+
+
+class TaxLine(Out):
+    type: str
+    rate: float | None = None
+    factor: str | None = None
+    withholding: bool | None = None
+    inclusive: bool | None = None
+    amount: float | None = None
+
+
+def taxes_text(taxes: list[TaxLine] | None) -> str:
+    parts = []
+    for t in taxes or []:
+        rate = "exento" if t.factor == "Exento" else f"{(t.rate or 0) * 100:g}%"
+        parts.append(f"{t.type} {'ret ' if t.withholding else ''}{rate}{' incl' if t.inclusive else ''}")
+    return ", ".join(parts) or "no taxes"
+
+
+class Service(Out):
+    id: str
+    description: str | None = None
+    unit_price: float | None = None
+    product_key: str | None = None
+    unit_key: str | None = None
+    sku: str | None = None
+    taxes: list[TaxLine] | None = None
+
+    def summary(self) -> str:
+        return (
+            f"{self.id} | {self.description} | {self.unit_price} | "
+            f"{self.product_key}/{self.unit_key} | {taxes_text(self.taxes)}"
+        )
+
+
+class ServicePage(Page[Service]):
+    pass
+
+
+class ServiceFields(ToolParams):
+    description: str | None = Field(None, min_length=1)
+    unit_price: Price | None = None
+    product_key: ProductKey | None = None
+    unit_key: UnitKey | None = None
+    unit_name: str | None = None
+    sku: str | None = None
+    taxability: Taxability | None = None
+    taxes: list[Tax] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class CreateServiceParams(ServiceFields):
+    description: str = Field(min_length=1)
+    unit_price: Price
+
+
+class ServiceIdParams(ToolParams):
+    path_fields: ClassVar[tuple[str, ...]] = ("id",)
+    id: ServiceId
+
+
+class UpdateServiceParams(ServiceFields):
+    path_fields: ClassVar[tuple[str, ...]] = ("id",)
+    id: ServiceId
+
+
+class ListServicesParams(ListParams):
+    pass
+
+
+class ServiceDeleted(Out):
+    id: str | None = None
+    deleted: bool = True

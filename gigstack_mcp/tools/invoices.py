@@ -1,0 +1,158 @@
+"""Invoices toolset: find, read, issue income and egress CFDIs, get their files, cancel them."""
+
+from __future__ import annotations
+
+import httpx
+
+from ..client import NotFoundError
+from ..context import Api
+from ..models.invoices import (
+    MOTIVES,
+    CancelInvoiceParams,
+    CreateInvoiceParams,
+    FilesParams,
+    Invoice,
+    InvoiceFiles,
+    InvoicePage,
+    ListInvoicesParams,
+    UuidParams,
+)
+from ..registry import Toolset
+
+invoices = Toolset("invoices", "Income/egress CFDI 4.0: find, read, issue, files, cancel.")
+
+FOLIO_SCAN = 500  # invoices read at most when searching by folio (the API has no folio filter)
+FILE_CAP = 200_000  # bytes of XML text or PDF returned inline
+
+
+async def _list(api: Api, path: str, p: ListInvoicesParams) -> InvoicePage:
+    if p.folio_number is None:
+        return await api.list(path, InvoicePage, p)
+    query = {k: v for k, v in p.query().items() if k not in ("limit", "next")}
+    rows = await api.collect(path, query=query, max_items=FOLIO_SCAN + 1)
+    hits = [r for r in rows[:FOLIO_SCAN] if r.get("folio_number") == p.folio_number]
+    note = None
+    if len(rows) > FOLIO_SCAN:
+        note = (
+            f"Searched only the newest {FOLIO_SCAN} invoices for folio {p.folio_number}; "
+            "add series or date_from/date_to to reach older ones."
+        )
+    return InvoicePage.model_validate(
+        {"data": hits[: p.limit], "has_more": False, "total_results": len(hits), "note": note}
+    )
+
+
+@invoices.read("List or find income invoices")
+async def list_income_invoices(api: Api, p: ListInvoicesParams) -> InvoicePage:
+    """List income invoices (facturas), newest first; filter by client_id, status, series, folio_number,
+    payment_method or dates. PPD invoices show their unpaid balance."""
+    return await _list(api, "/invoices/income", p)
+
+
+@invoices.read("Get an income invoice")
+async def get_income_invoice(api: Api, p: UuidParams) -> Invoice:
+    """Get one income invoice by UUID, with items, taxes, balance and file links."""
+    return await api.get(f"/invoices/income/{p.uuid}", Invoice)
+
+
+@invoices.write("Issue an income invoice")
+async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> Invoice:
+    """Stamp an income CFDI (factura) with the SAT; it is a legal document, so confirm the client, items,
+    taxes, use, payment_method and payment_form with the user first. PPD = paid later (payment_form 99);
+    for a replacement relate the old UUID with relationship 04."""
+    return await api.post("/invoices/income", Invoice, json=p.body(), idempotency_key=p.idempotency_key)
+
+
+@invoices.read("List or find egress invoices")
+async def list_egress_invoices(api: Api, p: ListInvoicesParams) -> InvoicePage:
+    """List egress invoices (notas de crédito), newest first, with the same filters as income."""
+    return await _list(api, "/invoices/egress", p)
+
+
+@invoices.read("Get an egress invoice")
+async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
+    """Get one egress invoice (nota de crédito) by UUID."""
+    return await api.get(f"/invoices/egress/{p.uuid}", Invoice)
+
+
+@invoices.write("Issue an egress invoice (credit note)")
+async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> Invoice:
+    """Stamp a nota de crédito (refund, discount or return) for an income invoice: relate it with
+    related_documents relationship 01 to the income UUID, use G02. Confirm amounts with the user first."""
+    return await api.post("/invoices/egress", Invoice, json=p.body(), idempotency_key=p.idempotency_key)
+
+
+async def _download(url: str) -> tuple[bytes, bool]:
+    """Up to FILE_CAP bytes of a file link; True when the file was longer."""
+    data = bytearray()
+    async with (
+        httpx.AsyncClient(timeout=30, follow_redirects=True) as http,
+        http.stream("GET", url) as response,
+    ):
+        response.raise_for_status()
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > FILE_CAP:
+                return bytes(data[:FILE_CAP]), True
+    return bytes(data), False
+
+
+@invoices.read("Get an invoice's PDF and XML")
+async def get_invoice_files(api: Api, p: FilesParams) -> InvoiceFiles:
+    """Get the PDF and XML links of any invoice (income, egress or payment complement). With
+    include_content=true also the XML text and the PDF file itself."""
+    files = await api.get(f"/invoices/{p.uuid}/files", InvoiceFiles, query=p.query())
+    if not p.include_content:
+        return files
+    notes = []
+    try:
+        if files.xml:
+            raw, capped = await _download(files.xml)
+            files.xml_content = raw.decode("utf-8", errors="replace")
+            if capped:
+                notes.append(f"XML cut at {FILE_CAP // 1000} KB; the link has the whole file.")
+        if files.pdf:
+            raw, capped = await _download(files.pdf)
+            if capped:
+                notes.append(f"PDF is over {FILE_CAP // 1000} KB, not attached; use the link.")
+            else:
+                files._pdf, files.pdf_bytes = raw, len(raw)
+    except httpx.HTTPError as exc:
+        notes.append(f"Could not download the files ({type(exc).__name__}); the links still work.")
+    files.note = " ".join(notes) or None
+    return files
+
+
+async def _find(api: Api, uuid: str) -> Invoice:
+    """An invoice of any type by UUID (the API reads each type at its own path)."""
+    for kind in ("income", "egress"):
+        try:
+            return await api.get(f"/invoices/{kind}/{uuid}", Invoice)
+        except NotFoundError:
+            continue
+    return await api.get(f"/invoices/payment/{uuid}", Invoice)
+
+
+async def _preview_cancel(api: Api, p: CancelInvoiceParams) -> str:
+    inv = await _find(api, p.uuid)
+    kind = {"I": "income invoice", "E": "egress invoice", "P": "payment complement"}.get(
+        inv.invoice_type or ""
+    )
+    who = f"{inv.client.legal_name or inv.client.name} (RFC {inv.client.tax_id})" if inv.client else "?"
+    text = (
+        f"Cancel {kind or 'invoice'} {inv.series}-{inv.folio_number} (UUID {inv.uuid}) to {who}, "
+        f"total {inv.total or 0:,.2f} {inv.currency}. Motive {p.motive}: {MOTIVES[p.motive]}."
+    )
+    if p.substitution_uuid:
+        text += f" Replaced by UUID {p.substitution_uuid.upper()}."
+    if inv.payment_complements:
+        text += f" It has {inv.payment_complements} payment complement(s): cancel those first."
+    return text + " The SAT cancellation cannot be undone."
+
+
+@invoices.destructive("Cancel an invoice", preview=_preview_cancel)
+async def cancel_invoice(api: Api, p: CancelInvoiceParams) -> Invoice:
+    """Cancel a CFDI with the SAT (irreversible). Ask the user for the motive; with 01 first issue the
+    replacement (relationship 04) and pass its UUID as substitution_uuid. Needs the user's confirmation;
+    receivers must accept cancelling income invoices over $1,000."""
+    return await api.delete(f"/invoices/{p.uuid}", Invoice, json=p.body())

@@ -1,0 +1,58 @@
+"""Services toolset: the catalog of products/services that invoice items can reference by id."""
+
+from __future__ import annotations
+
+from ..context import Api
+from ..models.services import (
+    CreateServiceParams,
+    ListServicesParams,
+    Service,
+    ServiceDeleted,
+    ServiceIdParams,
+    ServicePage,
+    UpdateServiceParams,
+)
+from ..registry import GuardViolation, Toolset
+
+services = Toolset("services", "Services (catalog): prices, SAT product/unit keys and taxes for items.")
+
+
+@services.read("List services")
+async def list_services(api: Api, p: ListServicesParams) -> ServicePage:
+    """List catalog services (price, SAT keys, taxes), newest first. An invoice item can use a
+    service's id instead of repeating its fields."""
+    return await api.list("/services", ServicePage, p)
+
+
+@services.read("Get a service")
+async def get_service(api: Api, p: ServiceIdParams) -> Service:
+    """Get one service by id."""
+    return await api.get(f"/services/{p.id}", Service)
+
+
+@services.write("Create a service")
+async def create_service(api: Api, p: CreateServiceParams) -> Service:
+    """Add a service to the catalog. Ask for the SAT product_key and unit_key if the user knows them,
+    and which taxes apply (usually IVA 16%)."""
+    return await api.post("/services", Service, json=p.body())
+
+
+@services.write("Update a service", idempotent=True)
+async def update_service(api: Api, p: UpdateServiceParams) -> Service:
+    """Change a service's fields; only the fields given change. Existing invoices keep their values."""
+    body = p.body()
+    if not body:
+        raise GuardViolation("give at least one field to change")
+    return await api.put(f"/services/{p.id}", Service, json=body)
+
+
+async def _preview_delete(api: Api, p: ServiceIdParams) -> str:
+    s = await api.get(f"/services/{p.id}", Service)
+    return f"Delete service {s.id}: {s.description} at {s.unit_price or 0:,.2f} per unit (sku {s.sku or '-'})."
+
+
+@services.destructive("Delete a service", preview=_preview_delete)
+async def delete_service(api: Api, p: ServiceIdParams) -> ServiceDeleted:
+    """Delete a service from the catalog; invoices already issued keep their items. Needs the
+    user's confirmation."""
+    return await api.delete(f"/services/{p.id}", ServiceDeleted)
