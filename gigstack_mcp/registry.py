@@ -248,7 +248,11 @@ def to_call_result(result: BaseModel, limit: int, warnings: list[str]) -> CallTo
     if warnings:
         text = "Warnings:\n" + "\n".join(f"- {w}" for w in warnings) + "\n\n" + text
         structured["warnings"] = warnings
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
+    content: list[Any] = [TextContent(type="text", text=text)]
+    extra = getattr(result, "extra_content", None)  # e.g. an embedded PDF, kept out of structured content
+    if callable(extra):
+        content += extra()
+    return CallToolResult(content=content, structured_content=structured)
 
 
 # -- errors ----------------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from .catalogs import catalogs
 from .clients import clients
+from .invoices import invoices
+from .services import services
 from .teams import teams
 from .users import users
 
-TOOLSETS = [clients, catalogs, teams, users]
+TOOLSETS = [clients, services, invoices, catalogs, teams, users]
 
 __all__ = ["TOOLSETS"]
