@@ -3,10 +3,12 @@
 from .catalogs import catalogs
 from .clients import clients
 from .invoices import invoices
+from .payments import payments
+from .receipts import receipts
 from .services import services
 from .teams import teams
 from .users import users
 
-TOOLSETS = [clients, services, invoices, catalogs, teams, users]
+TOOLSETS = [clients, services, invoices, payments, receipts, catalogs, teams, users]
 
 __all__ = ["TOOLSETS"]

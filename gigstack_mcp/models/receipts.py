@@ -1,0 +1,83 @@
+"""Receipts (recibos de venta the customer self-invoices; otherwise they go to the global invoice):
+parameters and results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ._base import ListParams, Out, Page, ToolParams
+from .clients import RegimenFiscal, Rfc
+from .invoices import MEXICO, InvoiceParty, InvoiceRow
+from .payments import Client, Currency, ExchangeRate, Form, IdempotencyKey, InvoiceConfig, Items
+from .services import Strict
+
+ReceiptStatus = Literal["pending", "invoiced", "expired", "cancelled"]
+
+
+class ListReceiptsParams(ListParams):
+    query_fields: ClassVar[tuple[str, ...]] = ("limit", "next", "status", "client_id")
+
+    status: ReceiptStatus | None = None
+    client_id: str | None = None
+
+
+class ReceiptIdParams(ToolParams):
+    path_fields: ClassVar[tuple[str, ...]] = ("id",)
+    id: str = Field(min_length=1, description="receipt_…")
+
+
+class CreateReceiptParams(ToolParams):
+    client: Client | None = None
+    items: Items
+    payment_form: Form | None = None
+    periodicity: Literal["day", "week", "two_weeks", "month", "two_months"] | None = Field(
+        None, description="Self-invoice window; default month."
+    )
+    currency: Currency | None = None
+    exchange_rate: ExchangeRate | None = None
+    invoice_config: InvoiceConfig | None = None
+    idempotency_key: IdempotencyKey | None = None
+    metadata: dict[str, str] | None = None
+
+
+class FiscalInformation(Strict):
+    legal_name: str | None = Field(None, max_length=300)
+    tax_id: Rfc | None = None
+    tax_system: RegimenFiscal | None = None
+    zip: str | None = Field(None, pattern=r"^[0-9]{5}$")
+
+
+class StampReceiptParams(ReceiptIdParams):
+    stamp_to: Literal["client", "general_public_national", "general_public_foreign"]
+    fiscal_information: FiscalInformation | None = Field(None, description="stamp_to client: overrides.")
+    date: int | None = Field(None, ge=0, description="Unix ms, within 72 h.")
+
+
+class Receipt(Out):
+    id: str
+    status: str | None = None
+    client: InvoiceParty | None = None
+    total: float | None = None
+    currency: str | None = None
+    url: str | None = None
+    valid_until: int | None = Field(None, alias="validUntil")
+    invoice: dict | None = None
+    created_at: int | None = None
+
+    def summary(self) -> str:
+        who = (self.client.legal_name or self.client.name) if self.client else "sin cliente"
+        when = datetime.fromtimestamp(self.created_at, MEXICO).date() if self.created_at else "-"
+        inv = f" | invoice {self.invoice.get('uuid')}" if self.invoice else ""
+        return f"{self.id} | {when} | {who} | {self.total or 0:,.2f} {self.currency} | {self.status}{inv}"
+
+
+class ReceiptPage(Page[Receipt]):
+    pass
+
+
+class ReceiptInvoice(InvoiceRow):
+    files: dict[str, str] | None = None
+    receipt_id: str | None = None

@@ -1,0 +1,163 @@
+"""Payments toolset: payment links, payments received (with their invoice or PPD complements), refunds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Api
+from ..models.clients import Client
+from ..models.payments import (
+    ListPaymentsParams,
+    MarkPaidParams,
+    Payment,
+    PaymentIdParams,
+    PaymentPage,
+    RefundPaymentParams,
+    RegisterPaymentParams,
+    RequestPaymentParams,
+)
+from ..registry import GuardViolation, Toolset
+
+payments = Toolset("payments", "Payments: links, payments received, PPD complements, refunds.")
+
+NOT_A_FORM = (
+    "payment_form 99 (por definir) is not how money is paid: ask the user how it was received "
+    "(e.g. 03 transferencia, 01 efectivo, 04 tarjeta de crédito)"
+)
+
+
+def sat_rules(check: str, *args: Any, **kwargs: Any) -> list[str]:
+    """Run a SAT guard-rail check (guards.cfdi.<check>, loaded on first use): broken rules stop the
+    call, warnings go with the result."""
+    from ..guards import cfdi
+    from ..guards.cfdi import RuleViolation
+
+    try:
+        return [str(w) for w in getattr(cfdi, check)(*args, **kwargs)]
+    except RuleViolation as exc:
+        raise GuardViolation(str(exc)) from None
+
+
+async def receiver(api: Api, client_id: str | None) -> dict | None:
+    """The stored client's fiscal data, for the rules that depend on the receptor."""
+    if not client_id:
+        return None
+    return (await api.get(f"/clients/{client_id}", Client)).model_dump(exclude_none=True)
+
+
+async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPaymentParams) -> list[str]:
+    body = p.body()
+    register = isinstance(p, RegisterPaymentParams)
+    if register and p.payment_form == "99":
+        raise GuardViolation(NOT_A_FORM)
+    if register and p.invoices:
+        if p.automation_type not in (None, "ppd_invoice_and_complement"):
+            raise GuardViolation(
+                "invoices (PPD invoices to pay) need automation_type ppd_invoice_and_complement, "
+                f"not {p.automation_type}"
+            )
+        body.pop("items")  # the amount paid, not conceptos of a new CFDI: the item rules do not apply
+    return sat_rules("check_payment", body, await receiver(api, p.client.id), register=register)
+
+
+def _money(amount: float | None, currency: str | None) -> str:
+    return f"{amount or 0:,.2f} {currency or 'MXN'}"
+
+
+@payments.read("List payments")
+async def list_payments(api: Api, p: ListPaymentsParams) -> PaymentPage:
+    """List payments, newest first; filter by status, client_id, currency, email or RFC."""
+    return await api.list("/payments", PaymentPage, p)
+
+
+@payments.read("Get a payment")
+async def get_payment(api: Api, p: PaymentIdParams) -> Payment:
+    """Get one payment: status, amounts, its invoices/complements, link and refunds."""
+    return await api.get(f"/payments/{p.id}", Payment)
+
+
+@payments.write("Request a payment (link)", guard=_guard_new_payment)
+async def request_payment(api: Api, p: RequestPaymentParams) -> Payment:
+    """Create a payment link (short_url) for money not received yet. Ask which payment methods to allow
+    and whether to invoice automatically once paid."""
+    return await api.post("/payments/request", Payment, json=p.body(), idempotency_key=p.idempotency_key)
+
+
+@payments.write("Register a payment received", guard=_guard_new_payment)
+async def register_payment(api: Api, p: RegisterPaymentParams) -> Payment:
+    """Record money already received and, by default, stamp its PUE invoice. To pay PPD invoices,
+    give their uuids in `invoices` and one untaxed item for the amount paid: a complement is stamped on each."""
+    body = p.body()
+    if p.invoices:
+        body["automation_type"] = "ppd_invoice_and_complement"
+    return await api.post("/payments/register", Payment, json=body, idempotency_key=p.idempotency_key)
+
+
+@payments.write("Mark a payment as paid")
+async def mark_payment_paid(api: Api, p: MarkPaidParams) -> Payment:
+    """Mark a pending payment (link) as paid outside gigstack; runs its automation (e.g. the invoice)."""
+    if p.payment_form == "99":
+        raise GuardViolation(NOT_A_FORM)
+    return await api.post(f"/payments/{p.id}/paid", Payment, json=p.body())
+
+
+async def _guard_refund(api: Api, p: RefundPaymentParams) -> list[str]:
+    pay = await api.get(f"/payments/{p.id}", Payment)
+    if pay.status != "succeeded":
+        raise GuardViolation(
+            f"payment {pay.id} is {pay.status}: only a collected (succeeded) one can be refunded"
+        )
+    left = round((pay.total or 0) - (pay.refunded_amount or 0), 2)
+    if p.amount > left + 1e-9:
+        raise GuardViolation(f"amount {p.amount:,.2f} is above what is left to refund ({left:,.2f})")
+    if p.external_processor_refund and (pay.payment_processor or "api") == "api":
+        raise GuardViolation(
+            f"payment {pay.id} was not collected by a payment processor: return the money yourself and "
+            "call without external_processor_refund"
+        )
+    return []
+
+
+async def _preview_refund(api: Api, p: RefundPaymentParams) -> str:
+    pay = await api.get(f"/payments/{p.id}", Payment)
+    who = (pay.client.legal_name or pay.client.name) if pay.client else "-"
+    how = (
+        f"the money goes back through {pay.payment_processor}"
+        if p.external_processor_refund
+        else "only recorded; the money is returned outside gigstack"
+    )
+    return (
+        f"Refund {_money(p.amount, pay.currency)} of payment {pay.id} ({who}, total "
+        f"{_money(pay.total, pay.currency)}, already refunded {_money(pay.refunded_amount, pay.currency)}): "
+        f"{how}." + (f" Reason: {p.reason}." if p.reason else "")
+    )
+
+
+@payments.destructive("Refund a payment", preview=_preview_refund, guard=_guard_refund, idempotent=False)
+async def refund_payment(api: Api, p: RefundPaymentParams) -> Payment:
+    """Refund all or part of a collected payment. Needs the user's confirmation."""
+    return await api.post(f"/payments/{p.id}/refund", Payment, json=p.body())
+
+
+async def _guard_cancel(api: Api, p: PaymentIdParams) -> list[str]:
+    pay = await api.get(f"/payments/{p.id}", Payment)
+    if pay.status == "succeeded":
+        raise GuardViolation(f"payment {pay.id} already succeeded (money collected): refund it instead")
+    if pay.status not in ("pending", "requires_payment_method", "cancelled"):
+        raise GuardViolation(f"payment {pay.id} is {pay.status} and cannot be cancelled")
+    return []
+
+
+async def _preview_cancel(api: Api, p: PaymentIdParams) -> str:
+    pay = await api.get(f"/payments/{p.id}", Payment)
+    who = (pay.client.legal_name or pay.client.name) if pay.client else "-"
+    return (
+        f"Cancel payment {pay.id} ({who}, {_money(pay.total, pay.currency)}, {pay.status}); "
+        "its payment link stops working."
+    )
+
+
+@payments.destructive("Cancel a payment", preview=_preview_cancel, guard=_guard_cancel)
+async def cancel_payment(api: Api, p: PaymentIdParams) -> Payment:
+    """Cancel a pending payment or payment link (a collected one is refunded instead). Needs confirmation."""
+    return await api.delete(f"/payments/{p.id}", Payment)

@@ -1,0 +1,88 @@
+"""Receipts toolset: sales receipts the customer self-invoices, stamping them, cancelling them."""
+
+from __future__ import annotations
+
+from ..context import Api
+from ..models.receipts import (
+    CreateReceiptParams,
+    ListReceiptsParams,
+    Receipt,
+    ReceiptIdParams,
+    ReceiptInvoice,
+    ReceiptPage,
+    StampReceiptParams,
+)
+from ..registry import GuardViolation, Toolset
+from .payments import receiver, sat_rules
+
+receipts = Toolset("receipts", "Receipts: sales tickets customers self-invoice; stamp or cancel them.")
+
+
+@receipts.read("List receipts")
+async def list_receipts(api: Api, p: ListReceiptsParams) -> ReceiptPage:
+    """List receipts, newest first; filter by status (pending, invoiced, expired, cancelled) or client_id."""
+    return await api.list("/receipts", ReceiptPage, p)
+
+
+@receipts.read("Get a receipt")
+async def get_receipt(api: Api, p: ReceiptIdParams) -> Receipt:
+    """Get one receipt: status, total, self-invoice link and, once invoiced, its invoice."""
+    return await api.get(f"/receipts/{p.id}", Receipt)
+
+
+async def _guard_create(api: Api, p: CreateReceiptParams) -> list[str]:
+    if p.payment_form == "99":
+        raise GuardViolation("a receipt is a paid sale: payment_form 99 (por definir) does not apply")
+    return sat_rules("check_receipt", p.body())
+
+
+@receipts.write("Create a receipt", guard=_guard_create)
+async def create_receipt(api: Api, p: CreateReceiptParams) -> Receipt:
+    """Create a sales receipt when the customer's fiscal data is unknown: they self-invoice at `url`
+    until the period ends; unclaimed receipts go into the global invoice."""
+    return await api.post("/receipts", Receipt, json=p.body(), idempotency_key=p.idempotency_key)
+
+
+async def _guard_stamp(api: Api, p: StampReceiptParams) -> list[str]:
+    if p.stamp_to != "client":
+        if p.fiscal_information:
+            raise GuardViolation("fiscal_information goes with stamp_to client")
+        return []
+    r = await api.get(f"/receipts/{p.id}", Receipt)
+    client_id = r.client.id if r.client else None
+    if not client_id and not p.fiscal_information:
+        raise GuardViolation(
+            f"receipt {r.id} has no client: ask for the customer's fiscal_information (legal_name, tax_id, "
+            "tax_system, zip) or stamp it to general_public_national"
+        )
+    return sat_rules("check_receipt_stamp", p.body(), await receiver(api, client_id))
+
+
+@receipts.write("Stamp a receipt", guard=_guard_stamp)
+async def stamp_receipt(api: Api, p: StampReceiptParams) -> ReceiptInvoice:
+    """Turn a pending receipt into a stamped invoice: to its client (or the fiscal_information the
+    customer gives), or to público en general. Confirm the receptor with the user first."""
+    return await api.post(f"/receipts/{p.id}/stamp", ReceiptInvoice, json=p.body())
+
+
+async def _preview_cancel(api: Api, p: ReceiptIdParams) -> str:
+    r = await api.get(f"/receipts/{p.id}", Receipt)
+    who = (r.client.legal_name or r.client.name) if r.client else "no client"
+    return (
+        f"Cancel receipt {r.id} ({who}, {r.total or 0:,.2f} {r.currency}, {r.status}); its self-invoice "
+        "link stops working and it stays out of the global invoice."
+    )
+
+
+async def _guard_cancel(api: Api, p: ReceiptIdParams) -> list[str]:
+    r = await api.get(f"/receipts/{p.id}", Receipt)
+    if r.status == "invoiced":
+        uuid = (r.invoice or {}).get("uuid")
+        raise GuardViolation(f"receipt {r.id} is already invoiced ({uuid}): cancel that invoice instead")
+    return []
+
+
+@receipts.destructive("Cancel a receipt", preview=_preview_cancel, guard=_guard_cancel)
+async def cancel_receipt(api: Api, p: ReceiptIdParams) -> Receipt:
+    """Cancel a receipt that was not invoiced (e.g. the sale was undone). Needs the user's confirmation."""
+    return await api.delete(f"/receipts/{p.id}", Receipt)
