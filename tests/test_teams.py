@@ -4,8 +4,11 @@ settings, members. Each tool: a success, a gigstack error, and a bad argument th
 from __future__ import annotations
 
 import pytest
+from mcp import Client, types
 
-from .conftest import call_err, call_ok
+from gigstack_mcp.server import build_server
+
+from .conftest import call_err, call_ok, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -238,7 +241,7 @@ async def _new_user(mcp, email: str = "nuevo@example.com") -> str:
 async def test_add_team_member(mcp, sandbox):
     uid = await _new_user(mcp)
     added = await call_ok(mcp, "add_team_member", {"id": HOME, "user_id": uid, "role": "editor"})
-    assert added == {"team_id": HOME, "user_id": uid, "email": "nuevo@example.com", "role": "editor"}
+    assert added == {"team_id": HOME, "user_id": uid, "role": "editor"}
     assert {"id": uid, "email": "nuevo@example.com", "role": "editor"} in _team(sandbox)["members"]
     text = await call_err(mcp, "add_team_member", {"id": HOME, "user_id": uid})
     assert "409" in text and "already a member" in text
@@ -292,3 +295,20 @@ async def test_remove_token_cannot_be_retargeted(mcp, sandbox):
     )
     assert "Nothing was done" in text
     assert not sandbox.state.api_requests("POST", "remove-member")
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_remove_team_member_by_elicitation(sandbox, mode):
+    seen: list[str] = []
+
+    async def accept(ctx, params):
+        seen.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(build_server(make_settings(sandbox)), mode=mode, elicitation_callback=accept) as c:
+        done = await call_ok(c, "remove_team_member", {"id": HOME, "user_id": "user_accountant"})
+        assert done["status"] == "done"
+        assert "contabilidad@demo-sandbox.example" in seen[0] and "editor" in seen[0]
+        text = await call_err(c, "remove_team_member", {"id": HOME, "user_id": "user_ghost"})
+    assert "not a member" in text and len(seen) == 1  # the guard refused before asking anyone
+    assert [m["id"] for m in _team(sandbox)["members"]] == ["user_owner"]

@@ -23,12 +23,12 @@ class In(BaseModel):
 
 
 class BrandPatch(In):
-    alias: str | None = Field(None, min_length=1, max_length=100)
+    alias: str | None = Field(None, min_length=1)
     primary_color: str | None = None
 
 
 class Brand(BrandPatch):
-    alias: str = Field(min_length=1, max_length=100, description="Name clients see.")
+    alias: str = Field(min_length=1)
 
 
 class TeamAddress(In):
@@ -103,7 +103,6 @@ class TeamSettings(Out):
 class MemberChange(Out):
     team_id: str
     user_id: str
-    email: str | None = None
     role: str | None = None
 
 

@@ -22,7 +22,10 @@ class User(Out):
         return f"{self.id} | {self.name or '-'} | {self.email} | {self.company_role or '-'}"
 
 
-class NewUser(User):
+class NewUser(Out):
+    id: str
+    email: str | None = None
+    name: str | None = None
     role: str | None = None
     invitation_sent: bool | None = None
 
@@ -37,8 +40,8 @@ class PasswordReset(Out):
 
 
 class UserFields(ToolParams):
-    first_name: str | None = Field(None, max_length=100)
-    last_name: str | None = Field(None, max_length=100)
+    first_name: str | None = None
+    last_name: str | None = None
     phone: str | None = None
     company_role: str | None = Field(None, description="Job title")
 

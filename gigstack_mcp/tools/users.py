@@ -33,8 +33,8 @@ async def get_user(api: Api, p: UserIdParams) -> User:
 
 @users.write("Invite a user")
 async def create_user(api: Api, p: CreateUserParams) -> NewUser:
-    """Invite someone by email. With auto_join they also join the team (`team`, else the key's) as
-    `role`; ask the user which role (admin, editor or viewer)."""
+    """Invite someone by email. auto_join also adds them to the team (`team`, else the key's) as
+    `role`: ask which role."""
     if p.role and not p.auto_join:
         raise GuardViolation("role only applies with auto_join=true; use add_team_member for other teams")
     return await api.post("/users", NewUser, json=p.body())
@@ -42,7 +42,7 @@ async def create_user(api: Api, p: CreateUserParams) -> NewUser:
 
 @users.write("Update a user", idempotent=True)
 async def update_user(api: Api, p: UpdateUserParams) -> User:
-    """Change a user's name, phone, job title or address; only the fields given change."""
+    """Change a user's name, phone or job title; only the fields given change."""
     body = p.body()
     if not body:
         raise GuardViolation("give at least one field to change")
