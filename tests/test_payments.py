@@ -48,7 +48,11 @@ def ppd_invoice(sandbox, unit_price: float = 1000.0) -> dict:
 
 async def test_list_payments_filters(mcp, sandbox):
     page = await call_ok(mcp, "list_payments", {})
-    assert {p["id"] for p in page["data"]} == {"payment_demo_transfer", "payment_demo_card", "payment_demo_link"}
+    assert {p["id"] for p in page["data"]} == {
+        "payment_demo_transfer",
+        "payment_demo_card",
+        "payment_demo_link",
+    }
     paid = await call_ok(mcp, "list_payments", {"status": "succeeded"})
     assert {p["id"] for p in paid["data"]} == {"payment_demo_transfer", "payment_demo_card"}
     by_rfc = await call_ok(mcp, "list_payments", {"tax_id": "AIN980512QX2", "limit": 1})
@@ -162,7 +166,12 @@ async def test_ppd_invoice_payment_complement_flow(mcp, sandbox):
     invoice = ppd_invoice(sandbox)
     assert invoice["last_balance"] == 1160.0
     pay = {"description": "Pago parcial factura", "unit_price": 500}
-    args = {"client": {"id": "client_juan_perez"}, "items": [pay], "payment_form": "03", "invoices": [invoice["uuid"]]}
+    args = {
+        "client": {"id": "client_juan_perez"},
+        "items": [pay],
+        "payment_form": "03",
+        "invoices": [invoice["uuid"]],
+    }
     first = await call_ok(mcp, "register_payment", args)
     assert first["invoices"] == [invoice["uuid"]] and len(first["complements"]) == 1
     complement = sandbox.state.store.get(TEAM, "invoices", first["complements"][0])
@@ -232,7 +241,9 @@ async def test_mark_payment_paid_errors(mcp, sandbox):
 
 
 async def test_refund_needs_confirmation_then_refunds(mcp, sandbox):
-    first = await call_ok(mcp, "refund_payment", {"id": "payment_demo_transfer", "amount": 1000, "reason": "descuento"})
+    first = await call_ok(
+        mcp, "refund_payment", {"id": "payment_demo_transfer", "amount": 1000, "reason": "descuento"}
+    )
     assert first["status"] == "confirmation_required"
     preview = first["preview"]
     assert "1,000.00 MXN" in preview and "payment_demo_transfer" in preview and "JUAN PEREZ GARCIA" in preview
@@ -247,7 +258,10 @@ async def test_refund_needs_confirmation_then_refunds(mcp, sandbox):
     rest = {"id": "payment_demo_transfer", "amount": 1320}
     token = (await call_ok(mcp, "refund_payment", rest))["confirmation_token"]
     done = await call_ok(mcp, "refund_payment", rest | {"confirmation_token": token})
-    assert done["result"]["status"] == "refunded" and payment(sandbox, "payment_demo_transfer")["refunded_amount"] == 2320.0
+    assert (
+        done["result"]["status"] == "refunded"
+        and payment(sandbox, "payment_demo_transfer")["refunded_amount"] == 2320.0
+    )
 
 
 async def test_refund_through_the_processor(mcp, sandbox):
@@ -268,7 +282,9 @@ async def test_refund_errors(mcp, sandbox, gigstack):
     text = await call_err(mcp, "refund_payment", {"id": "payment_demo_transfer", "amount": 5000})
     assert "Not sent" in text and "2,320.00" in text
     text = await call_err(
-        mcp, "refund_payment", {"id": "payment_demo_transfer", "amount": 10, "external_processor_refund": True}
+        mcp,
+        "refund_payment",
+        {"id": "payment_demo_transfer", "amount": 10, "external_processor_refund": True},
     )
     assert "Not sent" in text and "processor" in text
     text = await call_err(mcp, "refund_payment", {"id": "payment_demo_link", "amount": 10})
