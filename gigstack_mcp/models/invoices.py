@@ -10,18 +10,15 @@ from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
 from pydantic import EmailStr, Field, PrivateAttr
 
 from ._base import ListParams, Out, Page, ToolParams
-from .clients import RegimenFiscal
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
 from .services import Tax as Tax
 
-UUID_PATTERN = r"^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$"
-Uuid = Annotated[str, Field(pattern=UUID_PATTERN)]
+Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{36}$")]  # a CFDI folio fiscal (short pattern: context)
 Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$", description="Uso CFDI, e.g. G03; egress G02.")]
 Rfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$")]
-PaymentForm = Literal[
-    "01", "02", "03", "04", "05", "06", "08", "12", "13", "14", "15", "17",
-    "23", "24", "25", "26", "27", "28", "29", "30", "31", "99",
-]  # fmt: skip
+RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$")]
+# c_FormaPago (gigstack-api.md §4.4): 01-06, 08, 12-15, 17, 23-31, 99
+PaymentForm = Annotated[str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$")]
 Motive = Literal["01", "02", "03", "04"]
 MOTIVES = {
     "01": "issued with errors, replaced by another CFDI",
@@ -57,18 +54,18 @@ class ClientSearch(Strict):
 
 
 class InvoiceClient(Strict):
-    id: str | None = Field(None, description="Existing client; or the fields below to create one.")
+    id: str | None = Field(None, description="Or the fields to create one")
     legal_name: str | None = None
     tax_id: Rfc | None = None
     tax_system: RegimenFiscal | None = None
     email: EmailStr | None = None
     address: ZipOnly | None = None
-    search: ClientSearch | None = Field(None, description="Reuse a matching client.")
+    search: ClientSearch | None = None
 
 
 class GlobalInfo(Strict):
-    periodicity: Literal["01", "02", "03", "04", "05"] = Field(description="04 mensual.")
-    months: str = Field(pattern=r"^(0[1-9]|1[0-8])$", description="01-12; 13-18 bimesters.")
+    periodicity: Literal["01", "02", "03", "04", "05"]
+    months: str = Field(pattern=r"^(0[1-9]|1[0-8])$")
     year: int
 
 
@@ -83,11 +80,11 @@ class CreateInvoiceParams(ToolParams):
     client: InvoiceClient
     items: list[Item] = Field(min_length=1)
     use: Use | None = None
-    payment_form: PaymentForm | None = Field(None, description="03 transferencia, 01 efectivo")
+    payment_form: PaymentForm | None = Field(None, description="e.g. 03 transferencia")
     payment_method: Literal["PUE", "PPD"] | None = Field(None, description="Default PUE.")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     exchange_rate: float | None = Field(None, gt=0)
-    global_: GlobalInfo | None = Field(None, alias="global", description="Factura global.")
+    global_: GlobalInfo | None = Field(None, alias="global")
     related_documents: list[RelatedDocuments] | None = None
     automation_type: Literal["none", "payment", "payment_and_complement", "pue_invoice"] | None = None
     series: str | None = None
@@ -200,11 +197,7 @@ class InvoiceItem(Out):
 class Invoice(InvoiceRow):
     subtotal: float | None = None
     taxes: float | None = None
-    payment_form: str | None = None
-    use: str | None = None
     items: list[InvoiceItem] | None = None
-    related_documents: list[dict] | None = None
-    payment_complements: int | None = None
     files: dict[str, str] | None = None
 
     def summary(self) -> str:

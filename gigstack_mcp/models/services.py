@@ -8,17 +8,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import ListParams, Out, Page, ToolParams
 
-ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="ClaveProdServ")]
-UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", description="ClaveUnidad, e.g. E48")]
-Taxability = Annotated[str, Field(pattern=r"^0[1-8]$", description="ObjetoImp")]
+ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$")]
+UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", description="e.g. E48")]
+Taxability = Annotated[str, Field(pattern=r"^0[1-8]$")]
 Price = Annotated[float, Field(gt=0)]
 ServiceId = Annotated[str, Field(min_length=1, description="Service id, e.g. service_123.")]
 
 
-class Strict(BaseModel):
-    """Nested input: unknown keys are an error (a typo must not drop a field of a tax document)."""
+def _no_additional(schema: dict) -> None:
+    schema.pop("additionalProperties", None)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+class Strict(BaseModel):
+    """Nested input: unknown keys are an error (a typo must not drop a field of a tax document). The
+    schema leaves out `additionalProperties: false` to save context; validation still refuses them."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra=_no_additional)
 
 
 class Tax(Strict):
@@ -26,7 +31,7 @@ class Tax(Strict):
     rate: float | None = Field(None, ge=0, description="0.16 = 16%")
     factor: Literal["Tasa", "Cuota", "Exento"] | None = None
     withholding: bool | None = None
-    inclusive: bool | None = Field(None, description="in unit_price")
+    inclusive: bool | None = Field(None, description="in price")
 
 
 class TaxLine(Out):
@@ -75,7 +80,6 @@ class ServiceFields(ToolParams):
     sku: str | None = None
     taxability: Taxability | None = None
     taxes: list[Tax] | None = None
-    metadata: dict[str, str] | None = None
 
 
 class CreateServiceParams(ServiceFields):

@@ -44,41 +44,40 @@ async def _list(api: Api, path: str, p: ListInvoicesParams) -> InvoicePage:
 
 @invoices.read("List or find income invoices")
 async def list_income_invoices(api: Api, p: ListInvoicesParams) -> InvoicePage:
-    """List income invoices (facturas), newest first; filter by client_id, status, series, folio_number,
-    payment_method or dates. PPD invoices show their unpaid balance."""
+    """Find income invoices (facturas), newest first. PPD rows show the unpaid balance (saldo)."""
     return await _list(api, "/invoices/income", p)
 
 
 @invoices.read("Get an income invoice")
 async def get_income_invoice(api: Api, p: UuidParams) -> Invoice:
-    """Get one income invoice by UUID, with items, taxes, balance and file links."""
+    """Get an income invoice by UUID: items, totals, balance, file links."""
     return await api.get(f"/invoices/income/{p.uuid}", Invoice)
 
 
 @invoices.write("Issue an income invoice")
 async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> Invoice:
-    """Stamp an income CFDI (factura) with the SAT; it is a legal document, so confirm the client, items,
-    taxes, use, payment_method and payment_form with the user first. PPD = paid later (payment_form 99);
-    for a replacement relate the old UUID with relationship 04."""
+    """Stamp an income CFDI (factura): a legal document, so confirm client, items, taxes, use and payment
+    method/form with the user first. PPD = paid later (payment_form 99); a replacement relates the old
+    UUID with relationship 04."""
     return await api.post("/invoices/income", Invoice, json=p.body(), idempotency_key=p.idempotency_key)
 
 
 @invoices.read("List or find egress invoices")
 async def list_egress_invoices(api: Api, p: ListInvoicesParams) -> InvoicePage:
-    """List egress invoices (notas de crédito), newest first, with the same filters as income."""
+    """Find egress invoices (notas de crédito), newest first."""
     return await _list(api, "/invoices/egress", p)
 
 
 @invoices.read("Get an egress invoice")
 async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
-    """Get one egress invoice (nota de crédito) by UUID."""
+    """Get an egress invoice (nota de crédito) by UUID."""
     return await api.get(f"/invoices/egress/{p.uuid}", Invoice)
 
 
 @invoices.write("Issue an egress invoice (credit note)")
 async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> Invoice:
-    """Stamp a nota de crédito (refund, discount or return) for an income invoice: relate it with
-    related_documents relationship 01 to the income UUID, use G02. Confirm amounts with the user first."""
+    """Stamp a nota de crédito (refund, discount, return) for an income invoice: related_documents
+    relationship 01 to its UUID, use G02. Confirm the amounts with the user first."""
     return await api.post("/invoices/egress", Invoice, json=p.body(), idempotency_key=p.idempotency_key)
 
 
@@ -99,8 +98,8 @@ async def _download(url: str) -> tuple[bytes, bool]:
 
 @invoices.read("Get an invoice's PDF and XML")
 async def get_invoice_files(api: Api, p: FilesParams) -> InvoiceFiles:
-    """Get the PDF and XML links of any invoice (income, egress or payment complement). With
-    include_content=true also the XML text and the PDF file itself."""
+    """Get the PDF and XML links of any invoice; include_content=true also returns the XML text and
+    the PDF file."""
     files = await api.get(f"/invoices/{p.uuid}/files", InvoiceFiles, query=p.query())
     if not p.include_content:
         return files
@@ -123,14 +122,18 @@ async def get_invoice_files(api: Api, p: FilesParams) -> InvoiceFiles:
     return files
 
 
-async def _find(api: Api, uuid: str) -> Invoice:
+class _Found(Invoice):
+    payment_complements: int | None = None
+
+
+async def _find(api: Api, uuid: str) -> _Found:
     """An invoice of any type by UUID (the API reads each type at its own path)."""
     for kind in ("income", "egress"):
         try:
-            return await api.get(f"/invoices/{kind}/{uuid}", Invoice)
+            return await api.get(f"/invoices/{kind}/{uuid}", _Found)
         except NotFoundError:
             continue
-    return await api.get(f"/invoices/payment/{uuid}", Invoice)
+    return await api.get(f"/invoices/payment/{uuid}", _Found)
 
 
 async def _preview_cancel(api: Api, p: CancelInvoiceParams) -> str:
@@ -152,7 +155,7 @@ async def _preview_cancel(api: Api, p: CancelInvoiceParams) -> str:
 
 @invoices.destructive("Cancel an invoice", preview=_preview_cancel)
 async def cancel_invoice(api: Api, p: CancelInvoiceParams) -> Invoice:
-    """Cancel a CFDI with the SAT (irreversible). Ask the user for the motive; with 01 first issue the
-    replacement (relationship 04) and pass its UUID as substitution_uuid. Needs the user's confirmation;
-    receivers must accept cancelling income invoices over $1,000."""
+    """Cancel a CFDI with the SAT (irreversible; needs the user's confirmation). Ask for the motive; for
+    01 first issue the replacement (relationship 04). Income invoices over $1,000 need the receiver's
+    acceptance."""
     return await api.delete(f"/invoices/{p.uuid}", Invoice, json=p.body())

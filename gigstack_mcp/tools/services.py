@@ -19,8 +19,7 @@ services = Toolset("services", "Services (catalog): prices, SAT product/unit key
 
 @services.read("List services")
 async def list_services(api: Api, p: ListServicesParams) -> ServicePage:
-    """List catalog services (price, SAT keys, taxes), newest first. An invoice item can use a
-    service's id instead of repeating its fields."""
+    """List catalog services (price, SAT keys, taxes). Invoice items can reference one by id."""
     return await api.list("/services", ServicePage, p)
 
 
@@ -32,14 +31,13 @@ async def get_service(api: Api, p: ServiceIdParams) -> Service:
 
 @services.write("Create a service")
 async def create_service(api: Api, p: CreateServiceParams) -> Service:
-    """Add a service to the catalog. Ask for the SAT product_key and unit_key if the user knows them,
-    and which taxes apply (usually IVA 16%)."""
+    """Add a catalog service. Ask for its SAT product_key/unit_key and taxes (usually IVA 16%)."""
     return await api.post("/services", Service, json=p.body())
 
 
 @services.write("Update a service", idempotent=True)
 async def update_service(api: Api, p: UpdateServiceParams) -> Service:
-    """Change a service's fields; only the fields given change. Existing invoices keep their values."""
+    """Change a service; only the fields given change."""
     body = p.body()
     if not body:
         raise GuardViolation("give at least one field to change")
@@ -48,11 +46,12 @@ async def update_service(api: Api, p: UpdateServiceParams) -> Service:
 
 async def _preview_delete(api: Api, p: ServiceIdParams) -> str:
     s = await api.get(f"/services/{p.id}", Service)
-    return f"Delete service {s.id}: {s.description} at {s.unit_price or 0:,.2f} per unit (sku {s.sku or '-'})."
+    return (
+        f"Delete service {s.id}: {s.description} at {s.unit_price or 0:,.2f} per unit (sku {s.sku or '-'})."
+    )
 
 
 @services.destructive("Delete a service", preview=_preview_delete)
 async def delete_service(api: Api, p: ServiceIdParams) -> ServiceDeleted:
-    """Delete a service from the catalog; invoices already issued keep their items. Needs the
-    user's confirmation."""
+    """Delete a catalog service (issued invoices keep their items). Needs the user's confirmation."""
     return await api.delete(f"/services/{p.id}", ServiceDeleted)
