@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,13 @@ if TYPE_CHECKING:
     from .registry import ToolSpec
     from .settings import Settings
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 log = logging.getLogger("gigstack_mcp.toolinfo")
 PACKAGE = Path(__file__).parent
+# When this process loaded the package (server.py imports this module at start-up). A source file
+# changed after that may differ from what this process has in memory: then the cache is neither used
+# nor written by this process (a long test session while someone edits, say), only by a fresh one.
+LOADED_AT = time.time_ns()
 
 
 def wire(tool: Tool) -> dict[str, Any]:
@@ -133,10 +138,11 @@ def _deps() -> dict[str, list[int]]:
 
 
 def _fresh(deps: dict[str, list[int]]) -> bool:
+    """Every file is as recorded, and older than this process's copy of the package."""
     try:
         for rel, (size, mtime) in deps.items():
             st = os.stat(PACKAGE / rel)
-            if st.st_mtime_ns != mtime or (size and st.st_size != size):
+            if st.st_mtime_ns != mtime or (size and st.st_size != size) or mtime >= LOADED_AT:
                 return False
     except OSError:
         return False
@@ -156,9 +162,12 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
 def _write_cache(path: Path, specs: list[ToolSpec], tools: list[Tool]) -> None:
     from .registry import all_toolsets
 
+    deps = _deps()
+    if not _fresh(deps):
+        return  # a source changed since this process loaded it: leave the cache to a fresh process
     data = {
         "format": CACHE_FORMAT,
-        "deps": _deps(),
+        "deps": deps,
         "toolsets": list(all_toolsets()),
         "tools": [
             {"name": s.name, "toolset": s.toolset, "kind": s.kind.value, "wire": wire(t)}
