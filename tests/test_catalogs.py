@@ -164,7 +164,7 @@ async def test_lookup_tool_shape(mcp):
     assert tool.annotations.destructive_hint is False and tool.annotations.idempotent_hint is True
     schema = tool.input_schema
     assert "anyOf" not in schema and "oneOf" not in schema
-    assert set(schema["properties"]) == {"catalog", "code", "query", "regimen", "persona"}
+    assert set(schema["properties"]) == {"catalog", "code", "query", "regimen", "persona", "team"}
     assert schema["properties"]["catalog"]["enum"] == list(cat.CATALOGS)
     assert len(json.dumps(schema)) <= 1000
 

@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
-from pydantic.json_schema import SkipJsonSchema
 
 from .. import catalogs as cat
 from ..context import Api
@@ -33,7 +32,6 @@ MAX_ENTRIES = 30
 
 
 class LookupCatalogParams(ToolParams):
-    team: SkipJsonSchema[str | None] = None  # catalogs are the same for every team: not shown
     catalog: CatalogSlug | None = Field(None, description="Omit to search every catalog.")
     code: str | None = Field(None, description="Exact code, e.g. G03, 612, PUE.")
     query_text: str | None = Field(None, alias="query", description="Words, accents optional.")
