@@ -69,6 +69,7 @@ COMMON_WITHHOLDING = {
     "IVA": {0.106667: "2/3 of 16%", 0.04: "4% autotransporte", 0.06: "6% subcontratación"},
 }
 ACCEPTANCE_THRESHOLD = 1000.0  # RMF 2.7.1.35: no receiver acceptance needed up to $1,000.00 MXN
+_PERSONA = {"fisica": "física", "moral": "moral"}
 MEXICO_TZ = timezone(timedelta(hours=-6))  # no DST since 2022 in most of the country
 PUE_AUTOMATIONS = {None, "pue_invoice", "stamp_invoice", "payment", "receipt", "none"}
 _CORPORATE = re.compile(r"\b(SA|SAB|SAPI|SC|AC|SPR|S DE RL|S EN C|SPR DE RL|SAS)( DE (CV|RL|RI|RL DE CV))?$")
@@ -256,14 +257,14 @@ def _merge(*sources: Any) -> dict[str, Any]:
 def _date_of(timestamp: Any) -> date | None:
     """An invoice's created_at (unix seconds or ms, or ISO text) as a date in Mexico."""
     number = _num(timestamp)
-    if number is not None:
-        seconds = number / 1000 if number > 1e11 else number
-        return datetime.fromtimestamp(seconds, UTC).astimezone(MEXICO_TZ).date()
-    if isinstance(timestamp, str):
-        try:
+    try:
+        if number is not None:
+            seconds = number / 1000 if number > 1e11 else number
+            return datetime.fromtimestamp(seconds, UTC).astimezone(MEXICO_TZ).date()
+        if isinstance(timestamp, str):
             return datetime.fromisoformat(timestamp).date()
-        except ValueError:
-            return None
+    except (ValueError, OverflowError, OSError):
+        pass
     return None
 
 
@@ -491,9 +492,9 @@ def _regimen_persona(doc: _Doc) -> Iterator[_F]:
         yield _F(
             doc.rf("tax_system"),
             row["code"],
-            f"for a persona {doc.persona}: {_join(_regimenes_for(doc.persona))}",
-            f"El régimen {row['code']} no aplica a persona {doc.persona} (RFC {doc.rfc}).",
-            f"Régimen {row['code']} does not apply to a persona {doc.persona} (RFC {doc.rfc}).",
+            f"for a persona {_PERSONA[doc.persona]}: {_join(_regimenes_for(doc.persona))}",
+            f"El régimen {row['code']} no aplica a persona {_PERSONA[doc.persona]} (RFC {doc.rfc}).",
+            f"Régimen {row['code']} does not apply to a persona {_PERSONA[doc.persona]} (RFC {doc.rfc}).",
         )
     issuer_rfc = doc.issuer["tax_id"]
     issuer_row = _rows("regimen_fiscal").get(doc.issuer["tax_system"] or "")
@@ -503,9 +504,9 @@ def _regimen_persona(doc: _Doc) -> Iterator[_F]:
             yield _F(
                 "issuer.tax_system",
                 issuer_row["code"],
-                f"for a persona {persona}: {_join(_regimenes_for(persona))}",
-                f"El régimen del emisor {issuer_row['code']} no aplica a persona {persona}.",
-                f"The issuer's régimen {issuer_row['code']} does not apply to a persona {persona}.",
+                f"for a persona {_PERSONA[persona]}: {_join(_regimenes_for(persona))}",
+                f"El régimen del emisor {issuer_row['code']} no aplica a persona {_PERSONA[persona]}.",
+                f"The issuer's régimen {issuer_row['code']} does not apply to a persona {_PERSONA[persona]}.",
             )
 
 
@@ -554,7 +555,7 @@ def _uso_regimen(doc: _Doc) -> Iterator[_F]:
             x
             for x in (
                 f"régimen {regimen}" if regimen else "",
-                f"persona {doc.persona}" if doc.persona else "",
+                f"persona {_PERSONA[doc.persona]}" if doc.persona else "",
             )
             if x
         )
@@ -836,7 +837,7 @@ def _global_meses(doc: _Doc) -> Iterator[_F]:
     """The global invoice's months do not fit its periodicity (01-12 monthly codes, 13-18 bimesters)."""
     if doc.glob is None:
         return
-    months = _code(doc.glob.get("months"))
+    months = doc.glob.get("months")  # a code string: "01"-"18"
     period = _rows("periodicidad").get(_code(doc.glob.get("periodicity")) or "")
     allowed = period["meses_permitidos"] if period else list(_rows("meses"))
     if months not in allowed:
@@ -1343,7 +1344,8 @@ def _objetoimp(doc: _Doc) -> Iterator[_F]:
             continue
         rule_ = row["impuestos_concepto"]
         types = {(_tax_type(t), _withholding(t)) for t in taxes}
-        if rule_ == "requerido" and not taxes and not ("id" in item and "taxes" not in item):
+        from_service = "id" in item and item.get("taxes") is None  # the service's own taxes apply
+        if rule_ == "requerido" and not taxes and not from_service:
             yield _F(
                 f"{path}.taxes",
                 item.get("taxes"),
@@ -1698,8 +1700,8 @@ def _cancel_global(doc: _Doc) -> Iterator[_F]:
 
 
 def _next_business_day(day: date) -> date:
-    day += timedelta(days=1)
-    while day.weekday() >= 5:
+    day += timedelta(days=1) if day < date.max - timedelta(days=3) else timedelta(0)
+    while day.weekday() >= 5 and day < date.max:
         day += timedelta(days=1)
     return day
 
