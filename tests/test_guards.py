@@ -609,6 +609,20 @@ def test_payment_request_without_form_is_fine_and_register_with_99_is_not():
         check_payment(body(REGISTER, payment_form="99"), FISICA, ISSUER, TODAY)
 
 
+def test_payment_receiver_is_only_checked_when_an_invoice_follows():
+    bad = who(FISICA, tax_system="601")
+    assert check_payment(body(REGISTER, automation_type="none"), bad, ISSUER, TODAY) == []
+    with pytest.raises(RuleViolation) as err:  # register defaults to pue_invoice
+        check_payment(body(REGISTER, automation_type=None), bad, ISSUER, TODAY)
+    assert err.value.rule_ids == ["REGIMEN-PERSONA"]
+    request = body(REGISTER, payment_form=None, automation_type=None)  # a payment link defaults to none
+    assert check_payment(request, bad, ISSUER, TODAY) == []
+    # paying PPD invoices defaults to ppd_invoice_and_complement: the payment's own form cannot be 99
+    with pytest.raises(RuleViolation) as err:
+        check_payment(body(REGISTER, automation_type=None, payment_form="99", invoices=[UUID_A]), FISICA)
+    assert err.value.rule_ids == ["PAGO-FORMA"]
+
+
 def test_warnings_are_readable_strings():
     (w,) = inv(item={"taxes": tax(type="IVA", rate=0.08)}, payment_method="PPD", payment_form="99")()
     assert isinstance(w, GuardWarning) and not isinstance(w, Violation)
@@ -1054,3 +1068,15 @@ def test_usos_helper_matches_the_catalog_oracle():
     for r in REGIMENES:
         for persona in ("fisica", "moral"):
             assert cfdi._usos_for(r["code"], persona) == usos_for(r["code"], persona)
+
+
+@PROPERTY
+@given(
+    st.sampled_from(["fisica", "moral"]).flatmap(lambda p: st.tuples(PREFIX_OF[p], BIRTHDAYS, HOMOCLAVES)),
+    st.sampled_from("0123456789A"),
+)
+def test_check_digit_agrees_with_satcfdi(parts, digit):
+    satcfdi_rfc = pytest.importorskip("satcfdi.models.rfc")
+    letters, born, homoclave = parts
+    rfc = letters + born.strftime("%y%m%d") + homoclave + digit
+    assert cfdi._check_digit_ok(rfc) == satcfdi_rfc.RFC(rfc).is_valid()

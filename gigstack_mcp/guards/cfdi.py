@@ -71,7 +71,7 @@ COMMON_WITHHOLDING = {
 ACCEPTANCE_THRESHOLD = 1000.0  # RMF 2.7.1.35: no receiver acceptance needed up to $1,000.00 MXN
 _PERSONA = {"fisica": "física", "moral": "moral"}
 MEXICO_TZ = timezone(timedelta(hours=-6))  # no DST since 2022 in most of the country
-PUE_AUTOMATIONS = {None, "pue_invoice", "stamp_invoice", "payment", "receipt", "none"}
+INVOICING_AUTOMATIONS = {"pue_invoice", "stamp_invoice", "ppd_invoice_and_complement"}
 _CORPORATE = re.compile(r"\b(SA|SAB|SAPI|SC|AC|SPR|S DE RL|S EN C|SPR DE RL|SAS)( DE (CV|RL|RI|RL DE CV))?$")
 
 
@@ -280,6 +280,7 @@ class _Doc:
     prefix: str = "client."  # where the receiver's fields live in the request
     invoice: Mapping[str, Any] | None = None
     register: bool = False
+    automation: str | None = None  # payments: what gigstack does once paid
 
     def rf(self, name: str) -> str:
         if name in ("zip", "country") and self.prefix != "fiscal_information.":
@@ -775,7 +776,7 @@ def _periodicity(doc: _Doc) -> tuple[str, Any, str | None]:
 @rule(
     "GLOBAL-PERIOD",
     Severity.BLOCK,
-    {"I", "E", "receipt"},
+    {"I", "receipt"},
     "global.periodicity ∈ 01 Diario, 02 Semanal, 03 Quincenal, 04 Mensual, 05 Bimestral (receipts: day … two_months). CFDI40131.",
 )
 def _global_period(doc: _Doc) -> Iterator[_F]:
@@ -805,7 +806,7 @@ def _global_period(doc: _Doc) -> Iterator[_F]:
 @rule(
     "GLOBAL-BIMESTRAL-621",
     Severity.BLOCK,
-    {"I", "E", "receipt"},
+    {"I", "receipt"},
     "Bimonthly (05) global invoices only for an issuer in régimen 621 RIF (CFDI40132); warns when the issuer régimen is unknown.",
 )
 def _global_bimestral(doc: _Doc) -> Iterator[_F]:
@@ -830,7 +831,7 @@ def _global_bimestral(doc: _Doc) -> Iterator[_F]:
 @rule(
     "GLOBAL-MESES",
     Severity.BLOCK,
-    INVOICE,
+    {"I"},
     "global.months ∈ c_Meses; periodicity 01-04 ⇒ 01-12, 05 ⇒ 13-18. CFDI40133-40135.",
 )
 def _global_meses(doc: _Doc) -> Iterator[_F]:
@@ -853,7 +854,7 @@ def _global_meses(doc: _Doc) -> Iterator[_F]:
 @rule(
     "GLOBAL-ANIO",
     Severity.BLOCK,
-    INVOICE,
+    {"I"},
     "global.year ≥ 2019, not in the future and at most 5 years back (CFDI40136); warns when older than last year (guía global).",
 )
 def _global_anio(doc: _Doc) -> Iterator[_F]:
@@ -936,7 +937,7 @@ def _global_fill(doc: _Doc) -> Iterator[_F]:
 @rule(
     "GLOBAL-NO-RETENCIONES",
     Severity.POLICY,
-    {"I", "E", "receipt"},
+    {"I", "receipt"},
     "No withholdings on a global invoice or a receipt (RMF 2.7.1.21 does not apply): invoice that sale on its own.",
 )
 def _global_no_retenciones(doc: _Doc) -> Iterator[_F]:
@@ -1032,9 +1033,7 @@ def _pue_forma(doc: _Doc) -> Iterator[_F]:
     """A PUE invoice (paid at issue) states how it was paid: 99 "Por definir" is only for PPD."""
     if doc.form != "99":
         return
-    if doc.scope == "payment" and not (
-        doc.register and _code(doc.body.get("automation_type")) in PUE_AUTOMATIONS
-    ):
+    if doc.scope == "payment" and not (doc.register and doc.automation != "ppd_invoice_and_complement"):
         return
     if doc.scope in INVOICE and doc.method != "PUE":
         return
@@ -1076,7 +1075,7 @@ def _pue_month(doc: _Doc) -> Iterator[_F]:
 )
 def _pago_forma(doc: _Doc) -> Iterator[_F]:
     """A received payment (FormaDePagoP) cannot be 99 "Por definir"."""
-    if doc.register and doc.form == "99" and _code(doc.body.get("automation_type")) not in PUE_AUTOMATIONS:
+    if doc.register and doc.form == "99" and doc.automation == "ppd_invoice_and_complement":
         yield _F(
             "payment_form",
             "99",
@@ -1849,15 +1848,23 @@ def check_payment(
     register: bool | None = None,
     allow_policy: bool = False,
 ) -> list[GuardWarning]:
-    """Check a payment register (already paid: has payment_form) or request (payment link) body."""
+    """Check a payment register (already paid: has payment_form) or request (payment link) body. The
+    receiver's fiscal data is only checked when the payment's automation issues an invoice."""
     body = _map(body)
+    register = "payment_form" in body if register is None else register
+    automation = _code(body.get("automation_type"))
+    if automation is None:  # gigstack's defaults
+        ppd = register and bool(body.get("invoices"))
+        automation = ("ppd_invoice_and_complement" if ppd else "pue_invoice") if register else "none"
+    invoicing = automation in INVOICING_AUTOMATIONS
     doc = _Doc(
         scope="payment",
         body=body,
-        receiver=_merge(body.get("client"), receiver),
+        receiver=_merge(body.get("client"), receiver) if invoicing else _merge(None),
         issuer=_merge(issuer),
         today=today or date.today(),
-        register="payment_form" in body if register is None else register,
+        register=register,
+        automation=automation,
     )
     return _run(doc, allow_policy)
 
