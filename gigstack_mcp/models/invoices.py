@@ -14,7 +14,7 @@ from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, t
 from .services import Tax as Tax
 
 Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{36}$")]  # a CFDI folio fiscal (short pattern: context)
-Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$", description="Uso CFDI, e.g. G03; egress G02.")]
+Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$", description="Uso CFDI, e.g. G03")]
 Rfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$")]
 RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$")]
 # c_FormaPago (gigstack-api.md §4.4): 01-06, 08, 12-15, 17, 23-31, 99
@@ -92,7 +92,7 @@ class CreateInvoiceParams(ToolParams):
     exports: Literal["01", "02", "03", "04"] | None = None
     send_email: bool | None = None
     emails: list[EmailStr] | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict | None = None
     idempotency_key: str | None = Field(
         None, pattern=r"^[A-Za-z0-9._:-]{8,128}$", description="Same key = same invoice"
     )
@@ -156,9 +156,18 @@ class InvoiceParty(Out):
     tax_id: str | None = None
 
 
+def _line(inv: Any) -> str:
+    who = (inv.client.legal_name or inv.client.name) if inv.client else "-"
+    rfc = inv.client.tax_id if inv.client else "-"
+    due = f" | saldo {inv.last_balance:,.2f}" if inv.last_balance is not None else ""
+    return (
+        f"{inv.series}-{inv.folio_number} | {inv.uuid} | {who} ({rfc}) | "
+        f"{inv.total or 0:,.2f} {inv.currency} | {inv.payment_method} | {inv.status}{due}"
+    )
+
+
 class InvoiceRow(Out):
     uuid: str
-    invoice_type: str | None = None
     status: str | None = None
     series: str | None = None
     folio_number: int | None = None
@@ -171,14 +180,8 @@ class InvoiceRow(Out):
     created_at: int | None = None
 
     def summary(self) -> str:
-        who = self.client.legal_name or self.client.name if self.client else "-"
-        rfc = self.client.tax_id if self.client else "-"
-        due = f" | saldo {self.last_balance:,.2f}" if self.last_balance is not None else ""
         when = datetime.fromtimestamp(self.created_at, MEXICO).date() if self.created_at else "-"
-        return (
-            f"{self.series}-{self.folio_number} | {self.uuid} | {when} | {who} ({rfc}) | "
-            f"{self.total or 0:,.2f} {self.currency} | {self.payment_method} | {self.status}{due}"
-        )
+        return f"{_line(self)} | {when}"
 
 
 class InvoicePage(Page[InvoiceRow]):
@@ -194,17 +197,33 @@ class InvoiceItem(Out):
     taxes: list[TaxLine] | None = None
 
 
-class Invoice(InvoiceRow):
+class IssuedInvoice(Out):  # what a create answers: folio, the totals gigstack computed, file links
+    uuid: str
+    status: str | None = None
+    series: str | None = None
+    folio_number: int | None = None
+    client: InvoiceParty | None = None
     subtotal: float | None = None
     taxes: float | None = None
-    items: list[InvoiceItem] | None = None
+    total: float | None = None
+    currency: str | None = None
+    payment_method: str | None = None
+    last_balance: float | None = None
     files: dict[str, str] | None = None
+
+    def summary(self) -> str:
+        return _line(self)
+
+
+class Invoice(IssuedInvoice):
+    items: list[InvoiceItem] | None = None
+    cancellation_status: str | None = None
 
     def summary(self) -> str:
         items = "; ".join(
             f"{i.quantity:g} x {i.description} ({taxes_text(i.taxes)})" for i in self.items or []
         )
-        return f"{super().summary()} | {items}"
+        return f"{_line(self)} | {items}"
 
 
 class InvoiceFiles(Out):

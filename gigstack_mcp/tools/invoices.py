@@ -14,6 +14,7 @@ from ..models.invoices import (
     Invoice,
     InvoiceFiles,
     InvoicePage,
+    IssuedInvoice,
     ListInvoicesParams,
     UuidParams,
 )
@@ -55,11 +56,11 @@ async def get_income_invoice(api: Api, p: UuidParams) -> Invoice:
 
 
 @invoices.write("Issue an income invoice")
-async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> Invoice:
+async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp an income CFDI (factura): a legal document, so confirm client, items, taxes, use and payment
     method/form with the user first. PPD = paid later (payment_form 99); a replacement relates the old
     UUID with relationship 04."""
-    return await api.post("/invoices/income", Invoice, json=p.body(), idempotency_key=p.idempotency_key)
+    return await api.post("/invoices/income", IssuedInvoice, json=p.body(), idempotency_key=p.idempotency_key)
 
 
 @invoices.read("List or find egress invoices")
@@ -75,10 +76,10 @@ async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
 
 
 @invoices.write("Issue an egress invoice (credit note)")
-async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> Invoice:
+async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp a nota de crédito (refund, discount, return) for an income invoice: related_documents
     relationship 01 to its UUID, use G02. Confirm the amounts with the user first."""
-    return await api.post("/invoices/egress", Invoice, json=p.body(), idempotency_key=p.idempotency_key)
+    return await api.post("/invoices/egress", IssuedInvoice, json=p.body(), idempotency_key=p.idempotency_key)
 
 
 async def _download(url: str) -> tuple[bytes, bool]:
@@ -123,6 +124,7 @@ async def get_invoice_files(api: Api, p: FilesParams) -> InvoiceFiles:
 
 
 class _Found(Invoice):
+    invoice_type: str | None = None
     payment_complements: int | None = None
 
 
