@@ -22,10 +22,11 @@ def _strip_null(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def compact(schema: Any) -> Any:
-    """Input schemas: keep every constraint, drop titles, null branches and null defaults."""
+def compact(schema: Any, _root: bool = True) -> Any:
+    """Input schemas: keep every constraint, drop titles, null branches and null defaults, and
+    `additionalProperties: false` below the root (the server still refuses unknown fields there)."""
     if isinstance(schema, list):
-        return [compact(s) for s in schema]
+        return [compact(s, False) for s in schema]
     if not isinstance(schema, dict):
         return schema
     node = _strip_null(schema)
@@ -35,37 +36,36 @@ def compact(schema: Any) -> Any:
             continue
         if key == "default" and value is None:
             continue
+        if key == "additionalProperties" and value is False and not _root:
+            continue
         if key in ("properties", "$defs", "patternProperties"):
-            out[key] = {name: compact(sub) for name, sub in value.items()}
+            out[key] = {name: compact(sub, False) for name, sub in value.items()}
         else:
-            out[key] = compact(value)
+            out[key] = compact(value, False)
     return out
 
 
-def _inline(schema: dict[str, Any], defs: dict[str, Any], depth: int) -> dict[str, Any]:
+def _shallow(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in schema:
-        target = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
-        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
     schema = _strip_null(schema)
-    out = {k: v for k, v in schema.items() if k in _KEEP_OUTPUT}
-    if depth >= 2 and out.get("type") == "object":
-        return {"type": "object"}
-    if "properties" in out:
-        out["properties"] = {k: _inline(v, defs, depth + 1) for k, v in out["properties"].items()}
-        for v in out["properties"].values():
-            v.pop("description", None)
-    if "items" in out and isinstance(out["items"], dict):
-        out["items"] = _inline(out["items"], defs, depth + 1)
-    if "anyOf" in schema and "type" not in out:
-        return {}
-    return out
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {"type": kind}
+    return {}
 
 
 def compact_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Output schemas: the shape two levels deep (field names and types), no $defs."""
+    """Output schemas: the top-level field names (types only for lists, which readers iterate). The
+    values and the text block tell the rest; a deep output schema would cost context in every chat."""
     if schema is None:
         return None
     defs = schema.get("$defs", {})
-    out = _inline(schema, defs, 0)
-    out["type"] = "object"
+    root = _strip_null(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}) if "$ref" in schema else schema)
+    # `warnings` is on every result; the server instructions explain it once instead.
+    props = {k: _shallow(v, defs) for k, v in root.get("properties", {}).items() if k != "warnings"}
+    props = {k: v if v.get("type") == "array" else {} for k, v in props.items()}
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if root.get("required"):
+        out["required"] = root["required"]
     return out

@@ -68,8 +68,7 @@ class ToolSpec:
 
     @property
     def annotations(self) -> ToolAnnotations:
-        return ToolAnnotations(
-            title=self.title,
+        return ToolAnnotations(  # no title here: the tool's own title says it once
             read_only_hint=self.kind is Kind.READ,
             destructive_hint=self.kind is Kind.DESTRUCTIVE,
             idempotent_hint=self.idempotent,

@@ -23,7 +23,8 @@ INSTRUCTIONS = (
     "list_services), check SAT codes with lookup_catalog instead of guessing, and show the user a summary "
     "and get a yes before creating an invoice or payment. Cancelling, refunding, deleting and removing "
     "always need the user's explicit confirmation: show the preview the tool returns and never invent a "
-    "confirmation_token. Quote gigstack's error messages to the user."
+    "confirmation_token. Quote gigstack's error messages to the user. Every tool takes an optional `team` "
+    "(a gigstack Connect team id) and may return `warnings` to pass on to the user."
 )
 
 

@@ -6,9 +6,11 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Team = Annotated[str | None, Field(description="gigstack Connect team id (optional).")]
-Limit = Annotated[int, Field(ge=1, le=100, description="Items per page (1-100).")]
-Cursor = Annotated[str | None, Field(description="`next` from the previous page, to continue.")]
+# `team` is on every tool; the server instructions describe it once (a description here would be
+# repeated fifty times in every chat).
+Team = Annotated[str | None, Field()]
+Limit = Annotated[int, Field(ge=1, le=100)]
+Cursor = Annotated[str | None, Field(description="`next` of the previous page.")]
 
 
 class ToolParams(BaseModel):
