@@ -224,9 +224,9 @@ def render_text(result: BaseModel) -> str:
 
 def _cap(result: BaseModel, limit: int) -> tuple[BaseModel, str]:
     text = render_text(result)
-    size = lambda r, t: (
-        len(t) + len(json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
-    )  # noqa: E731
+    def size(r: BaseModel, t: str) -> int:
+        return len(t) + len(json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
+
     if isinstance(result, Page) and size(result, text) > limit:
         page = result.model_copy(deep=True)
         while page.data and size(page, render_text(page)) > limit:
