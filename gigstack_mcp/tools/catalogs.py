@@ -32,12 +32,10 @@ MAX_ENTRIES = 30
 
 
 class LookupCatalogParams(ToolParams):
-    catalog: CatalogSlug | None = Field(None, description="Omit to search every catalog.")
+    catalog: CatalogSlug | None = None
     code: str | None = Field(None, description="Exact code, e.g. G03, 612, PUE.")
     query_text: str | None = Field(None, alias="query", description="Words, accents optional.")
-    regimen: str | None = Field(
-        None, pattern=r"^[0-9]{3}$", description="Receptor's régimen fiscal: lists the usos CFDI it allows."
-    )
+    regimen: str | None = Field(None, pattern=r"^[0-9]{3}$", description="Receptor's régimen fiscal.")
     persona: Literal["fisica", "moral"] | None = Field(None, description="13-char RFC = fisica, 12 = moral.")
 
 
@@ -120,9 +118,8 @@ def _for_regimen(p: LookupCatalogParams) -> tuple[list[dict[str, Any]], str]:
 
 @catalogs.read("Look up SAT catalog codes")
 async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
-    """Look up SAT CFDI 4.0 codes (uso CFDI, régimen, forma/método de pago, impuestos, cancelación…) by
-    `code` or `query` words, list a `catalog`, or get the usos CFDI a `regimen` allows. Use it instead of
-    guessing a code."""
+    """Look up SAT CFDI 4.0 codes (uso CFDI, régimen, formas de pago, impuestos, cancelación…) by `code`
+    or `query` words, list a `catalog` (omit: all), or get the usos a `regimen` allows. Don't guess codes."""
     if not (p.catalog or p.code or p.query_text or p.regimen):
         raise _fail(f"Give `catalog`, `code`, `query` or `regimen`. Catalogs: {', '.join(cat.CATALOGS)}")
     slugs = [p.catalog] if p.catalog else list(cat.CATALOGS)
