@@ -18,7 +18,7 @@ IdempotencyKey = Annotated[
     str,
     Field(
         pattern=r"^[A-Za-z0-9._:-]{8,128}$",
-        description="Dedupe key (e.g. bank tx id): a repeat returns the first result.",
+        description="Same key, same result (e.g. bank tx id).",
     ),
 ]
 PaymentId = Annotated[str, Field(min_length=1, description="payment_…")]
@@ -42,21 +42,10 @@ class InvoiceConfig(Strict):
 
 
 class ListPaymentsParams(ListParams):
-    query_fields: ClassVar[tuple[str, ...]] = (
-        "limit",
-        "next",
-        "status",
-        "client_id",
-        "currency",
-        "email",
-        "tax_id",
-    )
+    query_fields: ClassVar[tuple[str, ...]] = ("limit", "next", "status", "client_id")
 
     status: PaymentStatus | None = None
     client_id: str | None = None
-    currency: Currency | None = None
-    email: str | None = None
-    tax_id: str | None = Field(None, description="Client RFC.")
 
 
 class PaymentIdParams(ToolParams):
@@ -69,7 +58,6 @@ class _NewPayment(ToolParams):
     items: Items
     currency: Currency | None = None
     exchange_rate: ExchangeRate | None = None
-    idempotency_key: IdempotencyKey | None = None
     metadata: dict[str, str] | None = None
 
 
@@ -84,6 +72,7 @@ class RequestPaymentParams(_NewPayment):
 
 class RegisterPaymentParams(_NewPayment):
     payment_form: Form
+    idempotency_key: IdempotencyKey | None = None
     automation_type: Automation | None = Field(
         None, description="Default pue_invoice; ppd_invoice_and_complement = PPD invoice + complement."
     )

@@ -66,7 +66,7 @@ def _money(amount: float | None, currency: str | None) -> str:
 
 @payments.read("List payments")
 async def list_payments(api: Api, p: ListPaymentsParams) -> PaymentPage:
-    """List payments, newest first; filter by status, client_id, currency, email or RFC."""
+    """List payments, newest first; filter by status or client_id."""
     return await api.list("/payments", PaymentPage, p)
 
 
@@ -80,7 +80,7 @@ async def get_payment(api: Api, p: PaymentIdParams) -> Payment:
 async def request_payment(api: Api, p: RequestPaymentParams) -> Payment:
     """Create a payment link (short_url) for money not received yet. Ask which payment methods to allow
     and whether to invoice automatically once paid."""
-    return await api.post("/payments/request", Payment, json=p.body(), idempotency_key=p.idempotency_key)
+    return await api.post("/payments/request", Payment, json=p.body())
 
 
 @payments.write("Register a payment received", guard=_guard_new_payment)
