@@ -3,6 +3,7 @@ links, payments received with their invoices, PPD complements, refunds and cance
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from gigstack_mcp.client import BadRequestError, ConflictError
@@ -335,3 +336,31 @@ async def test_cancel_payment_errors(mcp, sandbox, gigstack):
     with pytest.raises(ConflictError, match="refund it instead"):
         await gigstack.delete("/payments/payment_demo_transfer")
     assert payment(sandbox, "payment_demo_transfer")["status"] == "succeeded"
+
+
+# -- the payment link page -------------------------------------------------------------------------
+
+
+async def test_payment_link_page_pays_by_card(mcp, sandbox):
+    link = await call_ok(
+        mcp,
+        "request_payment",
+        {"client": {"id": "client_acme"}, "items": [CONSULTORIA], "automation_type": "pue_invoice"},
+    )
+    async with httpx.AsyncClient() as web:
+        page = await web.get(link["short_url"])
+        assert page.status_code == 200 and "1,160.00 MXN" in page.text and "Pagar" in page.text
+        paid = await web.post(link["short_url"])
+        assert paid.status_code == 200 and "succeeded" in paid.text
+        assert (await web.get(f"{sandbox.base_url}/pay/payment_missing")).status_code == 404
+    stored = payment(sandbox, link["id"])
+    assert (
+        stored["status"] == "succeeded"
+        and stored["payment_processor"] == "stripe"
+        and len(stored["invoices"]) == 1
+    )
+    # Collected through the processor, so it can be refunded through it.
+    args = {"id": link["id"], "amount": 100, "external_processor_refund": True}
+    first = await call_ok(mcp, "refund_payment", args)
+    done = await call_ok(mcp, "refund_payment", args | {"confirmation_token": first["confirmation_token"]})
+    assert done["result"]["refunded_amount"] == 100.0

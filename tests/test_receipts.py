@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import httpx
 import pytest
 
 from gigstack_mcp.client import ConflictError
@@ -278,3 +279,24 @@ async def test_cancel_receipt_errors(mcp, sandbox, gigstack):
     with pytest.raises(ConflictError, match="cancel that invoice instead"):
         await gigstack.delete("/receipts/receipt_demo_juan")
     assert receipt(sandbox, "receipt_demo_juan")["status"] == "invoiced"
+
+
+# -- the self-invoice page -------------------------------------------------------------------------
+
+
+async def test_autofactura_page_stamps_to_the_customer(sandbox):
+    url = f"{sandbox.base_url}/autofactura?id=receipt_demo_mostrador"
+    async with httpx.AsyncClient() as web:
+        form = await web.get(url)
+        assert form.status_code == 200 and "1,160.00 MXN" in form.text and "name='tax_id'" in form.text
+        bad = await web.post(url, data=LUCIA | {"tax_system": "601"})
+        assert bad.status_code == 422 and receipt(sandbox, "receipt_demo_mostrador")["status"] == "pending"
+        done = await web.post(url, data=LUCIA)
+        assert done.status_code == 200 and "Factura emitida" in done.text
+        stored = receipt(sandbox, "receipt_demo_mostrador")
+        assert stored["status"] == "invoiced"
+        assert invoice(sandbox, stored["invoice"]["uuid"])["client"]["tax_id"] == "GORL850315K21"
+        pdf_link = done.text.split("href='")[1].split("'")[0].replace("&amp;", "&")
+        pdf = await web.get(pdf_link)
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert (await web.get(f"{sandbox.base_url}/autofactura?id=receipt_missing")).status_code == 404

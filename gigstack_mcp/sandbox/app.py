@@ -194,9 +194,12 @@ def create_app(
     for resource in resources():
         for op in resource.operations:
             routes.append(Route(f"/v2{op.path}", _endpoint(state, op), methods=[op.method]))
+    from . import payments, receipts
     from .files import file_routes
 
-    routes += file_routes(state) + _admin_routes(state)
+    # Customer-facing pages behind the links the API returns (payment short_url, receipt url).
+    routes += file_routes(state) + payments.page_routes(state) + receipts.page_routes(state)
+    routes += _admin_routes(state)
     app = Starlette(
         routes=_ordered(routes), exception_handlers={404: _route_not_found, 405: _method_not_allowed}
     )

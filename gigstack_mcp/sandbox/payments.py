@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from html import escape
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from . import _invoicing, clients, receipts
 from ._core import ApiError, Ctx, Resource, conflict, invalid, now, ok
@@ -344,3 +347,35 @@ def seed(store: Store, team: str) -> None:
         else:
             doc |= {"link": True, "allowed_payment_methods": ["card", "bank"], "raw_items": body["items"]}
         store.put(team, COLL, doc)
+
+
+# -- the payment link page (what `short_url` opens) ---------------------------------------------------------
+
+
+def page_routes(state: Any) -> list[Route]:
+    """GET /pay/{id} shows what is being charged; POST pays it by card, as a customer would through the
+    payment processor (status succeeded, processor stripe, the payment's automation runs)."""
+
+    async def pay(request: Request) -> Response:
+        pid = request.path_params["id"]
+        found = receipts.find_any_team(state, COLL, pid)
+        if found is None:
+            return receipts.page("Cobro no encontrado", f"<p>No hay un cobro {escape(pid)}.</p>", 404)
+        team, doc = found
+        ctx = _invoicing.local_ctx(state.store, team, state)
+        error = ""
+        if request.method == "POST" and doc["status"] in OPEN:
+            try:
+                doc = succeed(
+                    ctx, doc | {"payment_processor": "stripe"}, "04", None, doc.get("raw_items") or []
+                )
+            except ApiError as exc:
+                error = f"<p style='color:#b00'>{escape(exc.message)}: {escape(exc.error)}</p>"
+        who = (doc.get("client") or {}).get("legal_name") or (doc.get("client") or {}).get("name") or ""
+        head = f"<p>{escape(who)} · estado: <b>{escape(doc['status'])}</b></p>{receipts.items_table(doc)}"
+        if doc["status"] in OPEN:
+            button = "<form method='post'><button>Pagar con tarjeta (simulado)</button></form>"
+            return receipts.page("Pagar", head + error + button, 422 if error else 200)
+        return receipts.page("Cobro", head)
+
+    return [Route("/pay/{id}", pay, methods=["GET", "POST"])]

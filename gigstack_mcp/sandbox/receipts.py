@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from html import escape
 from typing import Any
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
 
 from . import _invoicing, clients
 from ._core import ApiError, Ctx, Resource, conflict, invalid, now, ok
@@ -308,3 +312,83 @@ def seed(store: Store, team: str) -> None:
         doc = create(ctx, body, client)
         store.delete(team, COLL, doc["id"])
         store.put(team, COLL, doc | {"id": rid})
+
+
+# -- customer pages (what the `url` of a receipt and the `short_url` of a payment open) -------------------
+
+
+def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A bare HTML page for the sandbox's customer-facing links."""
+    doc = (
+        f"<!doctype html><html lang='es'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        "<style>body{font:16px system-ui;max-width:36em;margin:2em auto;padding:0 1em}"
+        "td{padding:.2em .6em}input{display:block;margin:.2em 0 .8em;padding:.3em;width:100%}</style>"
+        f"</head><body><h1>{escape(title)}</h1>{body}<p><small>gigstack sandbox</small></p></body></html>"
+    )
+    return HTMLResponse(doc, status)
+
+
+def find_any_team(state: Any, coll: str, id: str) -> tuple[str, Doc] | None:
+    """Customer links carry no API key: find the document's team from its (unique) id."""
+    for team in state.store.teams():
+        doc = state.store.get(team, coll, id)
+        if doc is not None:
+            return team, doc
+    return None
+
+
+def items_table(doc: Doc) -> str:
+    rows = "".join(
+        f"<tr><td>{i.get('quantity', 1):g} × {escape(str(i.get('description')))}</td>"
+        f"<td>{i.get('amount', 0):,.2f}</td></tr>"
+        for i in doc.get("items") or []
+    )
+    return (
+        f"<table>{rows}<tr><td><b>Total</b></td><td><b>{doc.get('total', 0):,.2f} "
+        f"{escape(str(doc.get('currency')))}</b></td></tr></table>"
+    )
+
+
+def page_routes(state: Any) -> list[Route]:
+    """GET /autofactura?id=… shows the receipt and a form for the customer's fiscal data; POST stamps the
+    invoice to them (as the self-invoice portal does)."""
+
+    async def autofactura(request: Request) -> Response:
+        rid = request.query_params.get("id", "")
+        found = find_any_team(state, COLL, rid)
+        if found is None:
+            return page("Recibo no encontrado", f"<p>No hay un recibo {escape(rid)}.</p>", 404)
+        team, receipt = found
+        ctx = _invoicing.local_ctx(state.store, team, state)
+        _refresh(ctx, receipt)
+        error = ""
+        if request.method == "POST":
+            form = {k: v[0].strip() for k, v in parse_qs((await request.body()).decode()).items()}
+            info = {k: form[k] for k in ("legal_name", "tax_id", "tax_system", "zip") if form.get(k)}
+            try:
+                stamp(ctx, receipt, "client", info, None)
+            except ApiError as exc:
+                error = f"<p style='color:#b00'>{escape(exc.message)}: {escape(exc.error)}</p>"
+        head = (
+            f"<p>Recibo {escape(rid)} · estado: <b>{escape(receipt['status'])}</b></p>{items_table(receipt)}"
+        )
+        if receipt["status"] == "invoiced":
+            inv = state.store.get(team, _invoicing.COLL, receipt["invoice"]["uuid"])
+            files = _invoicing.file_urls(ctx, inv)
+            links = f"<a href='{escape(files['pdf'])}'>PDF</a> · <a href='{escape(files['xml'])}'>XML</a>"
+            return page("Factura emitida", f"{head}<p>Folio fiscal {escape(inv['uuid'])}: {links}</p>")
+        if receipt["status"] != "pending":
+            return page("Recibo no facturable", head, 409)
+        fields = "".join(
+            f"<label>{label}<input name='{name}' required></label>"
+            for name, label in (
+                ("legal_name", "Razón social (como en la Constancia)"),
+                ("tax_id", "RFC"),
+                ("tax_system", "Régimen fiscal (p. ej. 612)"),
+                ("zip", "Código postal fiscal"),
+            )
+        )
+        form = f"<form method='post'>{fields}<button>Facturar</button></form>"
+        return page("Autofactura", head + error + form, 422 if error else 200)
+
+    return [Route("/autofactura", autofactura, methods=["GET", "POST"])]
