@@ -123,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo()
+        if any(o.status == "failed" for o in run_demo()):
+            sys.exit(1)
         return
     if args.command == "tools":
         from .toolinfo import print_tools
