@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ._base import ListParams, Out, Page, ToolParams
 from .clients import RegimenFiscal, Rfc
-from .invoices import MEXICO, InvoiceParty, InvoiceRow
+from .invoices import MEXICO, InvoiceParty
 from .payments import Client, Currency, ExchangeRate, Form, IdempotencyKey, InvoiceConfig, Items
 from .services import Strict
 
@@ -78,6 +78,15 @@ class ReceiptPage(Page[Receipt]):
     pass
 
 
-class ReceiptInvoice(InvoiceRow):
-    files: dict[str, str] | None = None
+class ReceiptInvoice(Out):
+    """The invoice stamped from a receipt."""
+
+    uuid: str
+    status: str | None = None
+    series: str | None = None
+    folio_number: int | None = None
+    client: InvoiceParty | None = None
+    total: float | None = None
+    currency: str | None = None
+    files: dict[str, str] | None = Field(None, description="pdf and xml links.")
     receipt_id: str | None = None
