@@ -109,6 +109,7 @@ class Startup:
     ours: list[float]
     hello: list[float]
     ours_tools: int
+    uncached: list[float]
 
     @property
     def ratio(self) -> float:
@@ -133,18 +134,20 @@ HELLO = [sys.executable, str(ROOT / "benchmarks" / "hello_server.py")]
 
 
 def bench_startup(runs: int) -> Startup:
+    """Interleaved runs of: ours, the hello-world baseline, and ours with the start-up tool cache off
+    (every tool built at start-up, as before the cache; for reference)."""
     env = clean_env()  # no key: the server must pick the sandbox, lazily
-    ours, hello, n_tools = [], [], 0
-    spawn_to_tools_list(OURS, env)  # warm the OS file cache and .pyc files once
+    uncached_env = clean_env(GIGSTACK_TOOL_CACHE="off")
+    ours: list[float] = []
+    hello: list[float] = []
+    uncached: list[float] = []
+    variants = [(OURS, env, ours), (HELLO, env, hello), (OURS, uncached_env, uncached)]
+    n_tools = spawn_to_tools_list(OURS, env)[1]  # warms the OS file cache, .pyc files, the tool cache
     spawn_to_tools_list(HELLO, env)
     for i in range(runs):
-        order = [(OURS, ours), (HELLO, hello)] if i % 2 == 0 else [(HELLO, hello), (OURS, ours)]
-        for cmd, sink in order:
-            elapsed, count = spawn_to_tools_list(cmd, env)
-            sink.append(elapsed)
-            if cmd is OURS:
-                n_tools = count
-    return Startup(ours, hello, n_tools)
+        for cmd, run_env, sink in variants[i % 3 :] + variants[: i % 3]:
+            sink.append(spawn_to_tools_list(cmd, run_env)[0])
+    return Startup(ours, hello, n_tools, uncached)
 
 
 def free_port() -> int:
@@ -200,6 +203,16 @@ class Latency:
     mcp: list[float]
     direct: list[float]
     direct_async: list[float]
+    server_cpu: float | None  # seconds of CPU the MCP server process used per measured call
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def pct(values: list[float], q: float) -> float:
@@ -220,7 +233,10 @@ def bench_latency(calls: int, warmup: int) -> Latency:
         rpc.initialize()
         rpc.request("tools/list")
         mcp_times, direct_times, async_times = [], [], []
+        cpu0 = None
         for i in range(warmup + calls):
+            if i == warmup:
+                cpu0 = cpu_seconds(rpc.proc.pid)
             t0 = time.perf_counter()
             result = rpc.request("tools/call", call)
             t1 = time.perf_counter()
@@ -234,13 +250,15 @@ def bench_latency(calls: int, warmup: int) -> Latency:
                 mcp_times.append(t1 - t0)
                 direct_times.append(t2 - t1)
                 async_times.append(t3 - t2)
+        cpu1 = cpu_seconds(rpc.proc.pid)
+        server_cpu = (cpu1 - cpu0) / calls if cpu0 is not None and cpu1 is not None else None
     finally:
         http.close()
         loop.run_until_complete(ahttp.aclose())
         loop.close()
         rpc.close()
         sandbox.close()
-    return Latency(mcp_times, direct_times, async_times)
+    return Latency(mcp_times, direct_times, async_times, server_cpu)
 
 
 # -- report -----------------------------------------------------------------------------------------------
@@ -261,6 +279,7 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "mcp": metadata.version("mcp"),
         "os": f"{platform.system()} {platform.release()}",
+        "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a",
     }
 
 
@@ -284,6 +303,13 @@ def startup_rows(s: Startup) -> list[tuple[str, ...]]:
                 ms(max(s.ours)),
             ),
             ("ratio (goal <= 1.25x)", f"{s.ratio:.2f}x {verdict(s.ratio <= STARTUP_GOAL)}", "", ""),
+            (
+                "for reference: gigstack-mcp, GIGSTACK_TOOL_CACHE=off",
+                ms(statistics.median(s.uncached)),
+                ms(min(s.uncached)),
+                ms(max(s.uncached)),
+            ),
+            ("ratio with the cache off", f"{statistics.median(s.uncached) / med_h:.2f}x", "", ""),
         ]
         if med_h
         else []
@@ -307,7 +333,11 @@ def latency_rows(lat: Latency) -> list[tuple[str, ...]]:
             f"+{diff:.2f} ms {verdict(diff <= LATENCY_GOAL_MS)}",
             f"+{(p95m - p95d) * 1000:.2f} ms",
         ),
-    ]
+    ] + (
+        [("MCP server CPU per call (user+sys, mean)", ms(lat.server_cpu), "")]
+        if lat.server_cpu is not None
+        else []
+    )
 
 
 def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -362,11 +392,13 @@ def write_doc(args: argparse.Namespace, s: Startup, lat: Latency) -> None:
             "Measured with `python -m benchmarks.run`"
             + (" --quick" if args.quick else "")
             + f" on {time.strftime('%Y-%m-%d')}: {m['nproc']} CPUs ({m['cpu']}), {m['os']}, "
-            f"Python {m['python']}, mcp {m['mcp']}.",
+            f"Python {m['python']}, mcp {m['mcp']}; load average (1/5/15 min) at the end: {m['load']}.",
             f"Start-up: time from spawning the process to the first `tools/list` answer over stdio "
             f"(2025-11-25 handshake), {args.runs} runs each, interleaved. `python -m gigstack_mcp` runs "
             "with no API key, so it picks the embedded sandbox, which starts lazily on the first tool "
-            "call; the baseline is `benchmarks/hello_server.py`.",
+            "call; the baseline is `benchmarks/hello_server.py`. The last rows build every tool at start-up "
+            "(the start-up tool cache off: what every start cost before the cache, and what the first "
+            "start after an edit costs).",
             table(STARTUP_HEADER, startup_rows(s)),
             f"Per call: `get_client` (id {CLIENT_ID}) over stdio, {args.calls} calls after "
             f"{args.warmup} warm-up calls, against a standalone sandbox (`gigstack-mcp sandbox`, its own "
@@ -403,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     args.calls = args.calls or (30 if args.quick else 200)
 
     m = machine()
-    print(f"{m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, mcp {m['mcp']}\n")
+    print(f"{m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, mcp {m['mcp']}, load {m['load']}\n")
     s = bench_startup(args.runs)
     print(plain(STARTUP_HEADER, startup_rows(s)) + "\n")
     lat = bench_latency(args.calls, args.warmup)
