@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from mcp import Client, types
 
 from gigstack_mcp.client import BadRequestError, ConflictError
 from gigstack_mcp.sandbox import _invoicing
+from gigstack_mcp.server import build_server
 
-from .conftest import call_err, call_ok
+from .conftest import call_err, call_ok, make_settings
 
 pytestmark = pytest.mark.anyio
 TEAM = "team_sandbox"
@@ -364,3 +366,18 @@ async def test_payment_link_page_pays_by_card(mcp, sandbox):
     first = await call_ok(mcp, "refund_payment", args)
     done = await call_ok(mcp, "refund_payment", args | {"confirmation_token": first["confirmation_token"]})
     assert done["result"]["refunded_amount"] == 100.0
+
+
+async def test_refund_with_elicitation(sandbox):
+    seen: list[str] = []
+
+    async def yes(ctx, params):
+        seen.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(build_server(make_settings(sandbox)), elicitation_callback=yes) as client:
+        done = await call_ok(client, "refund_payment", {"id": "payment_demo_transfer", "amount": 20})
+        assert done["status"] == "done" and "20.00 MXN" in seen[0]
+        text = await call_err(client, "refund_payment", {"id": "payment_demo_transfer", "amount": 9999})
+        assert "Not sent" in text and len(seen) == 1  # the human is not asked about a refused refund
+    assert payment(sandbox, "payment_demo_transfer")["refunded_amount"] == 20.0
