@@ -117,6 +117,7 @@ async def test_create_team_errors(mcp, sandbox):
     await _refused(mcp, sandbox, "create_team", {"tax_id": "SNO190101AB1"}, "brand")
     await _refused(mcp, sandbox, "create_team", {**NEW_TEAM, "tax_id": "not-an-rfc"}, "tax_id")
     await _refused(mcp, sandbox, "create_team", {"brand": {"alias": "X", "colour": "red"}}, "colour")
+    await _refused(mcp, sandbox, "create_team", {"brand": {"alias": ""}}, "alias")
 
 
 async def test_connect_team_is_isolated_from_home(mcp, sandbox):
@@ -162,9 +163,9 @@ async def test_update_team(mcp, sandbox):
     team = await call_ok(
         mcp,
         "update_team",
-        {"id": HOME, "support_email": "help@example.com", "brand": {"primary_color": "#123456"}},
+        {"id": HOME, "support_email": "help@example.com", "brand": {"alias": "Demo Norte"}},
     )
-    assert team["brand"] == {"alias": "Demo Sandbox", "primary_color": "#123456"}
+    assert team["brand"] == {"alias": "Demo Norte"}
     assert _team(sandbox)["support_email"] == "help@example.com"
     assert "404" in await call_err(mcp, "update_team", {"id": "team_missing", "support_phone": "5555555555"})
     await _refused(mcp, sandbox, "update_team", {"id": HOME}, "at least one field")

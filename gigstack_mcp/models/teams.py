@@ -22,12 +22,7 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class BrandPatch(In):
-    alias: str | None = Field(None, min_length=1)
-    primary_color: str | None = None
-
-
-class Brand(BrandPatch):
+class Brand(In):
     alias: str = Field(min_length=1)
 
 
@@ -132,7 +127,7 @@ class CreateTeamParams(TeamFields):
 class UpdateTeamParams(TeamFields):
     path_fields: ClassVar[tuple[str, ...]] = ("id",)
     id: TeamId
-    brand: BrandPatch | None = None
+    brand: Brand | None = None
 
 
 class CreateSeriesParams(ToolParams):
