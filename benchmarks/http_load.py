@@ -191,7 +191,7 @@ async def main_async(args: argparse.Namespace) -> str:
         f"{args.sessions} concurrent clients for {args.seconds:g} s each phase, loopback; sandbox and MCP "
         "server in their own processes, this process generating the load "
         f"({platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"mcp {metadata.version('mcp')}). MCP: `gigstack-mcp --transport http "
+        f"mcp {metadata.version('mcp')}, load average {os.getloadavg()[0]:.1f} at the end). MCP: `gigstack-mcp --transport http "
         f"{'--stateless ' if args.stateless else ''}--auth-token …`, era {era}, bearer auth, JSON access "
         "log on; each `list_clients` call makes one GET to the sandbox.",
         "",
