@@ -8,14 +8,16 @@ import secrets
 import sys
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from pydantic import BaseModel, SecretStr
 
-from .client import GigstackClient
 from .models import Page, ToolParams
 from .settings import Settings
+
+if TYPE_CHECKING:  # imported when the first call makes the client (keeps start-up light)
+    from .client import GigstackClient
 
 log = logging.getLogger("gigstack_mcp")
 M = TypeVar("M", bound=BaseModel)
@@ -72,6 +74,8 @@ class AppState:
         return creds.team or (None if creds.api_key is not None else self.settings.team)
 
     def _make_client(self, caller_key: SecretStr | None = None) -> GigstackClient:
+        from .client import GigstackClient
+
         s = self.settings
         api_key: SecretStr | str
         if caller_key is not None:  # a caller's own key always goes to GIGSTACK_API_URL
