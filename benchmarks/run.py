@@ -150,6 +150,23 @@ def bench_startup(runs: int) -> Startup:
     return Startup(ours, hello, n_tools, uncached)
 
 
+def startup_phases(runs: int) -> list[tuple[str, float]]:
+    """Median milliseconds of each start-up phase (benchmarks/startup_phases.py, fresh processes)."""
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "startup_phases.py")],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            cwd=ROOT,
+            check=True,
+        ).stdout
+        for name, value in json.loads(out.strip().splitlines()[-1]).items():
+            samples.setdefault(name, []).append(value)
+    return [(name, statistics.median(values)) for name, values in samples.items()]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -385,7 +402,14 @@ def replace_section(text: str, heading: str, body: str) -> str:
     return text.rstrip() + "\n\n" + block
 
 
-def write_doc(args: argparse.Namespace, s: Startup, lat: Latency) -> None:
+PHASES_HEADER = ("start-up phase (in-process, median)", "ms")
+
+
+def phase_rows(phases: list[tuple[str, float]]) -> list[tuple[str, ...]]:
+    return [(name, f"{value:.1f}") for name, value in phases]
+
+
+def write_doc(args: argparse.Namespace, s: Startup, lat: Latency, phases: list[tuple[str, float]]) -> None:
     m = machine()
     body = "\n\n".join(
         [
@@ -400,6 +424,11 @@ def write_doc(args: argparse.Namespace, s: Startup, lat: Latency) -> None:
             "(the start-up tool cache off: what every start cost before the cache, and what the first "
             "start after an edit costs).",
             table(STARTUP_HEADER, startup_rows(s)),
+            "Where the time goes (`benchmarks/startup_phases.py`, the same steps as `gigstack-mcp` up to a "
+            "built server; the stdio loop and the first answer come after). Everything but the first row "
+            "is ours. Without the start-up cache, selecting the tools means importing every tool and "
+            "model module and building each tool's pydantic models and JSON schemas (~10 ms a tool).",
+            table(PHASES_HEADER, phase_rows(phases)),
             f"Per call: `get_client` (id {CLIENT_ID}) over stdio, {args.calls} calls after "
             f"{args.warmup} warm-up calls, against a standalone sandbox (`gigstack-mcp sandbox`, its own "
             "process), alternating with the same `GET /v2/clients/{id}` made directly with httpx (sync client; the "
@@ -438,10 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, mcp {m['mcp']}, load {m['load']}\n")
     s = bench_startup(args.runs)
     print(plain(STARTUP_HEADER, startup_rows(s)) + "\n")
+    phases = startup_phases(3 if args.quick else 7)
+    print(plain(PHASES_HEADER, phase_rows(phases)) + "\n")
     lat = bench_latency(args.calls, args.warmup)
     print(plain(LATENCY_HEADER, latency_rows(lat)))
     if not args.no_write:
-        write_doc(args, s, lat)
+        write_doc(args, s, lat, phases)
         print(f"\nwrote {DOC.relative_to(ROOT)}")
     return 0
 
