@@ -110,10 +110,20 @@ class AppState:
 
 
 class Api:
-    """What a tool uses to call gigstack: typed results, the call's team applied everywhere."""
+    """What a tool uses to call gigstack: typed results, the call's team applied everywhere. The
+    gigstack client (and, with no key, the embedded sandbox) starts on first use, so tools that never
+    call gigstack (catalog look-ups, local previews) never start it."""
 
-    def __init__(self, client: GigstackClient, state: AppState, team: str | None, ctx: Any = None) -> None:
-        self.client, self.state, self.team, self.ctx = client, state, team, ctx
+    def __init__(
+        self, state: AppState, team: str | None, ctx: Any = None, creds: Credentials | None = None
+    ) -> None:
+        self.state, self.team, self.ctx, self.creds = state, team, ctx, creds
+        self._client: GigstackClient | None = None
+
+    async def gigstack(self) -> GigstackClient:
+        if self._client is None:
+            self._client = await self.state.client(self.creds)
+        return self._client
 
     @staticmethod
     def _data(envelope: Any, model: type[M]) -> M:
@@ -121,12 +131,12 @@ class Api:
         return model.model_validate(data if data is not None else {})
 
     async def get(self, path: str, model: type[M], *, query: dict[str, Any] | None = None) -> M:
-        return self._data(await self.client.get(path, query=query, team=self.team), model)
+        return self._data(await (await self.gigstack()).get(path, query=query, team=self.team), model)
 
     async def list(self, path: str, model: type[M], params: ToolParams | None = None, **query: Any) -> M:
         """A gigstack list page into a `Page` model (data, has_more, next, total_results)."""
         q = {**(params.query() if params else {}), **{k: v for k, v in query.items() if v is not None}}
-        envelope = await self.client.get(path, query=q, team=self.team)
+        envelope = await (await self.gigstack()).get(path, query=q, team=self.team)
         return model.model_validate(
             {k: envelope.get(k) for k in ("data", "has_more", "next", "total_results")}
         )
@@ -134,20 +144,22 @@ class Api:
     async def post(
         self, path: str, model: type[M], *, json: Any = None, idempotency_key: str | None = None
     ) -> M:
-        env = await self.client.post(path, json=json, team=self.team, idempotency_key=idempotency_key)
+        client = await self.gigstack()
+        env = await client.post(path, json=json, team=self.team, idempotency_key=idempotency_key)
         return self._data(env, model)
 
     async def put(self, path: str, model: type[M], *, json: Any = None) -> M:
-        return self._data(await self.client.put(path, json=json, team=self.team), model)
+        return self._data(await (await self.gigstack()).put(path, json=json, team=self.team), model)
 
     async def delete(self, path: str, model: type[M], *, json: Any = None) -> M:
-        return self._data(await self.client.delete(path, json=json, team=self.team), model)
+        return self._data(await (await self.gigstack()).delete(path, json=json, team=self.team), model)
 
     async def collect(
         self, path: str, *, query: dict[str, Any] | None = None, max_items: int = 500
     ) -> list[dict]:
         """Every item of a list, up to `max_items` (for searches the API has no filter for)."""
-        return [i async for i in self.client.paginate(path, query=query, team=self.team, max_items=max_items)]
+        client = await self.gigstack()
+        return [i async for i in client.paginate(path, query=query, team=self.team, max_items=max_items)]
 
 
 __all__ = ["Api", "AppState", "Credentials", "Page", "current_credentials"]

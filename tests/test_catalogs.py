@@ -291,3 +291,22 @@ def test_matches_satcfdi(slug):
     # the extras are exactly the known legacy codes: a new one means SAT added a code -> refresh the data
     assert set(theirs) - set(ours) == KNOWN_LEGACY.get(slug, set())
     assert set(cat.LEGACY.get(slug, {})) == KNOWN_LEGACY.get(slug, set())
+
+
+@pytest.mark.anyio
+async def test_lookup_catalog_starts_no_gigstack_client(tmp_path):
+    """Catalog look-ups are local: with no key, a look-up must not even start the embedded sandbox
+    (which would create its --sandbox-db file)."""
+    from mcp import Client
+
+    from gigstack_mcp.server import build_server
+    from gigstack_mcp.settings import Settings
+
+    db = tmp_path / "sandbox.db"
+    async with Client(build_server(Settings(sandbox=True, sandbox_db=str(db)))) as client:
+        result = await client.call_tool("lookup_catalog", {"query": "transferencia"})
+        assert not result.is_error
+        assert any(row["code"] == "03" for row in result.structured_content["data"])
+        assert not db.exists()
+        await client.call_tool("list_clients", {"limit": 1})  # a gigstack tool does start it
+        assert db.exists()
