@@ -43,6 +43,8 @@ class AppState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Fiscal data the guard rails need, briefly cached (guards/wiring.py).
+        self.fiscal_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
         self._client: GigstackClient | None = None
         self._keyed: dict[str, GigstackClient] = {}  # per caller API key (HTTP tokens map)
         self.sandbox: Any = None

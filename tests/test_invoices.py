@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 
+from gigstack_mcp.client import BadRequestError
 from gigstack_mcp.sandbox._invoicing import add_payment_complement, build_invoice, local_ctx
 
 from .conftest import call_err, call_ok
@@ -58,6 +59,16 @@ async def test_create_income_invoice(mcp, sandbox):
     assert body["idempotency_key"].startswith("gsmcp-")  # made by the client
 
 
+GLOBAL_TICKET = {  # one ticket per concepto, as the SAT's global-invoice guide fills it
+    "description": "Venta",
+    "quantity": 1,
+    "unit_price": 5000,
+    "product_key": "01010101",
+    "unit_key": "ACT",
+    "taxes": [{"type": "IVA", "rate": 0.16}],
+}
+
+
 async def test_create_with_inline_client_global_and_withholdings(mcp, sandbox):
     args = {
         "client": {
@@ -94,7 +105,7 @@ async def test_create_with_inline_client_global_and_withholdings(mcp, sandbox):
         "create_income_invoice",
         {
             "client": {"id": "client_publico_general"},
-            "items": [{"id": "service_hosting", "quantity": 10}],
+            "items": [GLOBAL_TICKET],
             "use": "S01",
             "payment_form": "01",
             "global": {"periodicity": "04", "months": "01", "year": 2026},
@@ -102,6 +113,46 @@ async def test_create_with_inline_client_global_and_withholdings(mcp, sandbox):
     )
     assert general["total"] == 5800
     assert sandbox.state.store.get(TEAM, "invoices", general["uuid"])["global"]["periodicity"] == "04"
+
+
+async def test_guard_rails_refuse_before_any_request(mcp, sandbox):
+    before = len(sandbox.state.api_requests("POST"))
+    cases = [
+        ({**INVOICE, "use": "P01"}, "USO-CATALOG"),  # voided in CFDI 4.0
+        ({**INVOICE, "payment_method": "PPD", "payment_form": "03"}, "PPD-FORMA-99"),
+        ({**INVOICE, "payment_method": "PUE", "payment_form": "99"}, "PUE-FORMA-NOT-99"),
+        (
+            {**INVOICE, "client": {"id": "client_acme"}, "use": "D01"},
+            "USO-REGIMEN",
+        ),  # moral + deducción personal
+        ({**INVOICE, "client": {"id": "client_publico_general"}, "use": "G03"}, "USO-REGIMEN"),
+        (
+            {
+                "client": {"id": "client_publico_general"},
+                "items": [{**GLOBAL_TICKET, "quantity": 10}],
+                "use": "S01",
+                "payment_form": "01",
+                "global": {"periodicity": "04", "months": "01", "year": 2026},
+            },
+            "GLOBAL-FILL",
+        ),
+        ({**INVOICE, "global": {"periodicity": "04", "months": "01", "year": 2026}}, "GLOBAL"),
+        ({**INVOICE, "currency": "USD"}, "MONEDA-TC"),
+    ]
+    for args, rule in cases:
+        text = await call_err(mcp, "create_income_invoice", args)
+        assert rule in text and "Not sent to gigstack" in text, (rule, text)
+        assert "allowed" in text and "permitido" in text  # names what is allowed, in English and Spanish
+    assert len(sandbox.state.api_requests("POST")) == before
+
+
+async def test_cancel_guard_motive_01_needs_substitution(mcp, sandbox):
+    uuid = (await call_ok(mcp, "create_income_invoice", INVOICE))["uuid"]
+    text = await call_err(mcp, "cancel_invoice", {"uuid": uuid, "motive": "01"})
+    assert "CANCEL-01-UUID" in text
+    text = await call_err(mcp, "cancel_invoice", {"uuid": uuid, "motive": "01", "substitution_uuid": uuid})
+    assert "CANCEL-01-UUID" in text
+    assert not sandbox.state.api_requests("DELETE")
 
 
 async def test_idempotency_key_never_duplicates(mcp, sandbox):
@@ -117,8 +168,9 @@ async def test_idempotency_key_never_duplicates(mcp, sandbox):
 async def test_create_income_gigstack_errors(mcp, sandbox):
     text = await call_err(mcp, "create_income_invoice", {**INVOICE, "client": {"id": "client_missing"}})
     assert "404" in text and "Client not found" in text
-    text = await call_err(mcp, "create_income_invoice", {**INVOICE, "currency": "USD"})
-    assert "400" in text and "exchange_rate" in text
+    # Only gigstack knows which services exist: its 404 comes back as an actionable tool error.
+    text = await call_err(mcp, "create_income_invoice", {**INVOICE, "items": [{"id": "service_missing"}]})
+    assert "404" in text and "Service not found" in text
     assert sandbox.state.store.count(TEAM, "invoices") == 2
 
 
@@ -365,12 +417,13 @@ async def test_cancel_with_substitution(mcp, sandbox):
     assert sandbox.state.store.get(TEAM, "invoices", old["uuid"])["substitution_uuid"] == new["uuid"]
 
 
-async def test_cancel_motive_01_needs_substitution_uuid(mcp, sandbox):
+async def test_cancel_motive_01_needs_substitution_uuid(mcp, sandbox, gigstack):
     inv = seeded(sandbox, "PUE")
-    args = {"uuid": inv["uuid"], "motive": "01"}
-    first = await call_ok(mcp, "cancel_invoice", args)
-    text = await call_err(mcp, "cancel_invoice", {**args, "confirmation_token": first["confirmation_token"]})
-    assert "400" in text and "substitution_uuid" in text
+    # The guard refuses before asking anyone (see test_cancel_guard_motive_01_needs_substitution);
+    # gigstack itself (the sandbox) refuses it too, for callers without our guards.
+    with pytest.raises(BadRequestError) as exc:
+        await gigstack.delete(f"/invoices/{inv['uuid']}", json={"motive": "01"})
+    assert "substitution_uuid" in str(exc.value)
     assert sandbox.state.store.get(TEAM, "invoices", inv["uuid"])["status"] == "valid"
 
 

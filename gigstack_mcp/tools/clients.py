@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..context import Api
+from ..guards import wiring
 from ..models.clients import (
     Client,
     ClientIdParams,
@@ -36,14 +37,24 @@ async def get_client(api: Api, p: ClientIdParams) -> Client:
     return await api.get(f"/clients/{p.id}", Client)
 
 
-@clients.write("Create a client")
+async def _guard_create(api: Api, p: CreateClientParams) -> list[str]:
+    return wiring.rules("check_client", p.body())
+
+
+async def _guard_update(api: Api, p: UpdateClientParams) -> list[str]:
+    current = await wiring.receiver(api, {"id": p.id})
+    wiring.forget(api, p.id)  # the tool is about to change it
+    return wiring.rules("check_client", p.body(), current)
+
+
+@clients.write("Create a client", guard=_guard_create)
 async def create_client(api: Api, p: CreateClientParams) -> Client:
     """Create a client. For invoicing, ask the user for RFC, legal_name (as on the Constancia de Situación
     Fiscal), tax_system and address.zip. Search first with list_clients, or pass `search` to upsert."""
     return await api.post("/clients", Client, json=p.body())
 
 
-@clients.write("Update a client", idempotent=True)
+@clients.write("Update a client", idempotent=True, guard=_guard_update)
 async def update_client(api: Api, p: UpdateClientParams) -> Client:
     """Change a client's fields; only the fields given are changed."""
     body = p.body()

@@ -6,6 +6,7 @@ import httpx
 
 from ..client import NotFoundError
 from ..context import Api
+from ..guards import wiring
 from ..models.invoices import (
     MOTIVES,
     CancelInvoiceParams,
@@ -55,7 +56,21 @@ async def get_income_invoice(api: Api, p: UuidParams) -> Invoice:
     return await api.get(f"/invoices/income/{p.uuid}", Invoice)
 
 
-@invoices.write("Issue an income invoice")
+async def _guard_income(api: Api, p: CreateInvoiceParams) -> list[str]:
+    return await _guard_invoice(api, p, "I")
+
+
+async def _guard_egress(api: Api, p: CreateInvoiceParams) -> list[str]:
+    return await _guard_invoice(api, p, "E")
+
+
+async def _guard_invoice(api: Api, p: CreateInvoiceParams, invoice_type: str) -> list[str]:
+    body = p.body()
+    receiver = await wiring.receiver(api, body.get("client"))
+    return wiring.rules("check_invoice", body, invoice_type, receiver, await wiring.issuer(api))
+
+
+@invoices.write("Issue an income invoice", guard=_guard_income)
 async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp an income CFDI (factura): a legal document, so confirm client, items, taxes, use and payment
     method/form with the user first. PPD = paid later (payment_form 99); a replacement relates the old
@@ -75,7 +90,7 @@ async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
     return await api.get(f"/invoices/egress/{p.uuid}", Invoice)
 
 
-@invoices.write("Issue an egress invoice (credit note)")
+@invoices.write("Issue an egress invoice (credit note)", guard=_guard_egress)
 async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp a nota de crédito (refund, discount, return) for an income invoice: related_documents
     relationship 01 to its UUID, use G02. Confirm the amounts with the user first."""
@@ -155,7 +170,15 @@ async def _preview_cancel(api: Api, p: CancelInvoiceParams) -> str:
     return text + " The SAT cancellation cannot be undone."
 
 
-@invoices.destructive("Cancel an invoice", preview=_preview_cancel)
+async def _guard_cancel(api: Api, p: CancelInvoiceParams) -> list[str]:
+    try:
+        invoice = (await _find(api, p.uuid)).model_dump(exclude_none=True)
+    except NotFoundError:
+        invoice = None  # the preview reports the 404 itself
+    return wiring.rules("check_cancel", p.motive, p.substitution_uuid, invoice)
+
+
+@invoices.destructive("Cancel an invoice", preview=_preview_cancel, guard=_guard_cancel)
 async def cancel_invoice(api: Api, p: CancelInvoiceParams) -> Invoice:
     """Cancel a CFDI with the SAT (irreversible; needs the user's confirmation). Ask for the motive; for
     01 first issue the replacement (relationship 04). Income invoices over $1,000 need the receiver's

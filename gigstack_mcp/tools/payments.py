@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..context import Api
-from ..models.clients import Client
+from ..guards import wiring
 from ..models.payments import (
     ListPaymentsParams,
     MarkPaidParams,
@@ -26,25 +24,6 @@ NOT_A_FORM = (
 )
 
 
-def sat_rules(check: str, *args: Any, **kwargs: Any) -> list[str]:
-    """Run a SAT guard-rail check (guards.cfdi.<check>, loaded on first use): broken rules stop the
-    call, warnings go with the result."""
-    from ..guards import cfdi
-    from ..guards.cfdi import RuleViolation
-
-    try:
-        return [str(w) for w in getattr(cfdi, check)(*args, **kwargs)]
-    except RuleViolation as exc:
-        raise GuardViolation(str(exc)) from None
-
-
-async def receiver(api: Api, client_id: str | None) -> dict | None:
-    """The stored client's fiscal data, for the rules that depend on the receptor."""
-    if not client_id:
-        return None
-    return (await api.get(f"/clients/{client_id}", Client)).model_dump(exclude_none=True)
-
-
 async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPaymentParams) -> list[str]:
     body = p.body()
     register = isinstance(p, RegisterPaymentParams)
@@ -57,7 +36,8 @@ async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPayment
                 f"not {p.automation_type}"
             )
         body.pop("items")  # the amount paid, not conceptos of a new CFDI: the item rules do not apply
-    return sat_rules("check_payment", body, await receiver(api, p.client.id), register=register)
+    receiver = await wiring.receiver(api, {"id": p.client.id} if p.client.id else None)
+    return wiring.rules("check_payment", body, receiver, await wiring.issuer(api), register=register)
 
 
 def _money(amount: float | None, currency: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..context import Api
+from ..guards import wiring
 from ..models.receipts import (
     CreateReceiptParams,
     ListReceiptsParams,
@@ -13,7 +14,6 @@ from ..models.receipts import (
     StampReceiptParams,
 )
 from ..registry import GuardViolation, Toolset
-from .payments import receiver, sat_rules
 
 receipts = Toolset("receipts", "Receipts: sales tickets customers self-invoice; stamp or cancel them.")
 
@@ -33,7 +33,7 @@ async def get_receipt(api: Api, p: ReceiptIdParams) -> Receipt:
 async def _guard_create(api: Api, p: CreateReceiptParams) -> list[str]:
     if p.payment_form == "99":
         raise GuardViolation("a receipt is a paid sale: payment_form 99 (por definir) does not apply")
-    return sat_rules("check_receipt", p.body())
+    return wiring.rules("check_receipt", p.body(), await wiring.issuer(api))
 
 
 @receipts.write("Create a receipt", guard=_guard_create)
@@ -55,7 +55,8 @@ async def _guard_stamp(api: Api, p: StampReceiptParams) -> list[str]:
             f"receipt {r.id} has no client: ask for the customer's fiscal_information (legal_name, tax_id, "
             "tax_system, zip) or stamp it to general_public_national"
         )
-    return sat_rules("check_receipt_stamp", p.body(), await receiver(api, client_id))
+    receiver = await wiring.receiver(api, {"id": client_id} if client_id else None)
+    return wiring.rules("check_receipt_stamp", p.body(), receiver, await wiring.issuer(api))
 
 
 @receipts.write("Stamp a receipt", guard=_guard_stamp)

@@ -1,0 +1,78 @@
+"""How tools run the SAT guard rails: the fiscal data a rule needs (the receiver's régimen, RFC and
+zip; the issuer team's) fetched from gigstack when a tool only has an id, cached briefly, and rule
+findings turned into tool errors (violations: nothing is sent) or warnings (sent with the result)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..registry import GuardViolation
+
+if TYPE_CHECKING:
+    from ..context import Api
+
+FISCAL_TTL = 60.0  # seconds: long enough for one conversation turn, short enough to see an edit
+_MAX_ENTRIES = 2048
+
+
+def rules(check: str, *args: Any, **kwargs: Any) -> list[str]:
+    """Run `guards.cfdi.<check>` (loaded on first use): broken rules stop the call with the rule IDs,
+    fields, values and what is allowed; warnings go back to be shown with the result."""
+    from . import cfdi
+
+    try:
+        return [str(w) for w in getattr(cfdi, check)(*args, **kwargs)]
+    except cfdi.RuleViolation as exc:
+        raise GuardViolation(str(exc)) from None
+
+
+async def _cached(api: Api, key: str, path: str, *, missing_ok: bool) -> dict[str, Any] | None:
+    from ..client import NotFoundError
+
+    cache = api.state.fiscal_cache  # per server process; keyed by caller so tenants never share
+    cache_key = (api.creds.api_key if api.creds else None, api.team, key)
+    hit = cache.get(cache_key)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    try:
+        envelope = await (await api.gigstack()).get(path, team=api.team)
+        data = envelope.get("data") if isinstance(envelope, dict) else None
+    except NotFoundError:
+        if not missing_ok:
+            raise
+        data = None
+    if len(cache) >= _MAX_ENTRIES:
+        cache.clear()
+    cache[cache_key] = (time.monotonic() + FISCAL_TTL, data)
+    return data
+
+
+def forget(api: Api, client_id: str) -> None:
+    """Drop a cached client after the tool itself changed it."""
+    cache = api.state.fiscal_cache
+    for key in [k for k in cache if k[2] == f"client:{client_id}"]:
+        cache.pop(key, None)
+
+
+async def receiver(api: Api, client: Any) -> dict[str, Any] | None:
+    """The receiver's fiscal data: the stored client when `client` names an id (an unknown id is a
+    404 tool error before anything is sent), else the inline fields."""
+    ref = (
+        client
+        if isinstance(client, dict)
+        else getattr(client, "model_dump", lambda **_: None)(exclude_none=True)
+    )
+    if not ref:
+        return None
+    if ref.get("id"):
+        stored = await _cached(api, f"client:{ref['id']}", f"/clients/{ref['id']}", missing_ok=False)
+        return {**(stored or {}), **{k: v for k, v in ref.items() if k != "id"}} if stored else None
+    return ref
+
+
+async def issuer(api: Api) -> dict[str, Any] | None:
+    """The issuing team's fiscal data (régimen, RFC, zip), when the call names a team."""
+    if not api.team:
+        return None
+    return await _cached(api, f"team:{api.team}", f"/teams/{api.team}", missing_ok=True)
