@@ -95,12 +95,12 @@ class Tour:
 NEW_CLIENT = {
     "name": "Lucía Gómez",
     "legal_name": "LUCIA GOMEZ RUIZ",
-    "tax_id": "GORL850315K21",
+    "tax_id": "GORL850315K29",
     "tax_system": "612",
     "use": "G03",
     "email": "lucia@example.com",
     "address": {"zip": "06700"},
-    "search": {"on_key": "tax_id", "on_value": "GORL850315K21"},  # upsert: re-runs do not duplicate
+    "search": {"on_key": "tax_id", "on_value": "GORL850315K29"},  # upsert: re-runs do not duplicate
 }
 
 
@@ -116,7 +116,7 @@ async def list_tools(tour: Tour) -> None:
 
 async def find_client(tour: Tour) -> None:
     tour.say("The assistant looks the client up by RFC before invoicing, never guessing an id:")
-    page = await tour.ok("list_clients", {"query": "PEGJ800101AB1"})
+    page = await tour.ok("list_clients", {"query": "PEGJ800101AB6"})
     if not page.get("data"):
         raise StepFailed("the seeded client Juan Pérez was not found")
     tour.notes["client_id"] = page["data"][0]["id"]

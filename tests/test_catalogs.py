@@ -49,7 +49,7 @@ def test_persona_narrows_usos():
     assert cat.usos_for_regimen("605", "moral") == [
         u for u in cat.usos_for_regimen("605") if u["persona_moral"]
     ]
-    assert cat.persona_from_rfc("GORL850315K21") == "fisica"
+    assert cat.persona_from_rfc("GORL850315K29") == "fisica"
     assert cat.persona_from_rfc("ACM010101ABC") == "moral"
     assert cat.persona_from_rfc("XAXX010101000") == "fisica"
     assert cat.persona_from_rfc("NOPE") is None

@@ -33,7 +33,7 @@ TEAM = "team_sandbox"
 NEW_CLIENT = {
     "name": "Lucía Gómez",
     "legal_name": "LUCIA GOMEZ RUIZ",
-    "tax_id": "GORL850315K21",
+    "tax_id": "GORL850315K29",
     "tax_system": "612",
     "use": "G03",
     "email": "lucia@example.com",

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.anyio
 NEW_CLIENT = {
     "name": "Lucía Gómez",
     "legal_name": "LUCIA GOMEZ RUIZ",
-    "tax_id": "GORL850315K21",
+    "tax_id": "GORL850315K29",
     "tax_system": "612",
     "use": "G03",
     "email": "lucia@example.com",
@@ -31,7 +31,7 @@ async def test_list_clients_pages_and_finds(mcp, sandbox):
 
 async def test_create_get_update_client(mcp, sandbox):
     created = await call_ok(mcp, "create_client", NEW_CLIENT)
-    assert created["is_valid"] is True and created["tax_id"] == "GORL850315K21"
+    assert created["is_valid"] is True and created["tax_id"] == "GORL850315K29"
     got = await call_ok(mcp, "get_client", {"id": created["id"]})
     assert got["legal_name"] == "LUCIA GOMEZ RUIZ"
     updated = await call_ok(mcp, "update_client", {"id": created["id"], "email": "lg@example.com"})

@@ -168,7 +168,7 @@ async def test_allowed_hosts_for_a_proxy(sandbox):
 
 
 async def test_tenant_isolation(sandbox, mode):
-    new = {"name": "Solo de A", "legal_name": "SOLO DE A", "tax_id": "GORL850315K21", "tax_system": "612"}
+    new = {"name": "Solo de A", "legal_name": "SOLO DE A", "tax_id": "GORL850315K29", "tax_system": "612"}
     with serve(sandbox, tokens()) as srv:
         async with connect(srv.url, TOKEN_A, mode) as a, connect(srv.url, TOKEN_B, mode) as b:
             created = await call_ok(a, "create_client", new)

@@ -52,7 +52,7 @@ async def test_create_income_invoice(mcp, sandbox):
     inv = await call_ok(mcp, "create_income_invoice", {**INVOICE, "metadata": {"order": "981"}})
     assert (inv["subtotal"], inv["taxes"], inv["total"]) == (2000, 320, 2320)
     assert inv["status"] == "stamped" and inv["series"] == "A" and inv["folio_number"] == 3
-    assert inv["client"]["tax_id"] == "AIN980512QX2" and inv["files"]["pdf"].startswith("http://127.0.0.1")
+    assert inv["client"]["tax_id"] == "AIN980512QX9" and inv["files"]["pdf"].startswith("http://127.0.0.1")
     stored = sandbox.state.store.get(TEAM, "invoices", inv["uuid"])
     assert stored["status"] == "valid" and stored["metadata"] == {"order": "981"}
     body = sandbox.state.api_requests("POST", "^/invoices/income$")[-1]["body"]
@@ -73,11 +73,11 @@ async def test_create_with_inline_client_global_and_withholdings(mcp, sandbox):
     args = {
         "client": {
             "legal_name": "LUCIA GOMEZ RUIZ",
-            "tax_id": "GORL850315K21",
+            "tax_id": "GORL850315K29",
             "tax_system": "612",
             "email": "lucia@example.com",
             "address": {"zip": "06700"},
-            "search": {"on_key": "tax_id", "on_value": "GORL850315K21"},
+            "search": {"on_key": "tax_id", "on_value": "GORL850315K29"},
         },
         "items": [
             {

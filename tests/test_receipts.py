@@ -25,7 +25,7 @@ VENTA = {
     "unit_key": "H87",
     "taxes": [{"type": "IVA", "rate": 0.16}],
 }
-LUCIA = {"legal_name": "LUCIA GOMEZ RUIZ", "tax_id": "GORL850315K21", "tax_system": "612", "zip": "06700"}
+LUCIA = {"legal_name": "LUCIA GOMEZ RUIZ", "tax_id": "GORL850315K29", "tax_system": "612", "zip": "06700"}
 
 
 def receipt(sandbox, rid: str) -> dict:
@@ -178,7 +178,7 @@ async def test_stamp_receipt_to_client(mcp, sandbox):
         {"id": "receipt_demo_mostrador", "stamp_to": "client", "fiscal_information": LUCIA},
     )
     inv = invoice(sandbox, fi["uuid"])
-    assert inv["client"]["tax_id"] == "GORL850315K21" and inv["client"]["zip"] == "06700"
+    assert inv["client"]["tax_id"] == "GORL850315K29" and inv["client"]["zip"] == "06700"
     client = sandbox.state.store.get(TEAM, "clients", inv["client"]["id"])
     assert client["legal_name"] == "LUCIA GOMEZ RUIZ" and client["tax_system"] == "612"
 
@@ -295,7 +295,7 @@ async def test_autofactura_page_stamps_to_the_customer(sandbox):
         assert done.status_code == 200 and "Factura emitida" in done.text
         stored = receipt(sandbox, "receipt_demo_mostrador")
         assert stored["status"] == "invoiced"
-        assert invoice(sandbox, stored["invoice"]["uuid"])["client"]["tax_id"] == "GORL850315K21"
+        assert invoice(sandbox, stored["invoice"]["uuid"])["client"]["tax_id"] == "GORL850315K29"
         pdf_link = done.text.split("href='")[1].split("'")[0].replace("&amp;", "&")
         pdf = await web.get(pdf_link)
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")

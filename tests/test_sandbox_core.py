@@ -20,7 +20,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 NEW_CLIENT = {
     "name": "Lucía Gómez",
     "legal_name": "LUCIA GOMEZ RUIZ",
-    "tax_id": "GORL850315K21",
+    "tax_id": "GORL850315K29",
     "tax_system": "612",
     "email": "lucia@example.com",
     "address": {"zip": "06700"},

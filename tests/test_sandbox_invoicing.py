@@ -257,15 +257,15 @@ def test_files_are_signed_and_real(http, sandbox):
     pdf = httpx.get(urls["pdf"])
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     check_pdf(pdf.content)
-    assert inv["uuid"].encode() in pdf.content and b"AIN980512QX2" in pdf.content
+    assert inv["uuid"].encode() in pdf.content and b"AIN980512QX9" in pdf.content
     xml = httpx.get(urls["xml"]).content
     root = ET.fromstring(xml)
     assert root.tag == f"{CFDI}Comprobante" and root.get("Version") == "4.0"
     assert root.get("Total") == "2320.00" and root.get("TipoDeComprobante") == "I"
     receptor = root.find(f"{CFDI}Receptor")
-    assert receptor.get("Rfc") == "AIN980512QX2" and receptor.get("DomicilioFiscalReceptor") == "44100"
+    assert receptor.get("Rfc") == "AIN980512QX9" and receptor.get("DomicilioFiscalReceptor") == "44100"
     assert receptor.get("RegimenFiscalReceptor") == "601" and receptor.get("UsoCFDI") == "G03"
-    assert root.find(f"{CFDI}Emisor").get("Rfc") == "DSA200101AB1"
+    assert root.find(f"{CFDI}Emisor").get("Rfc") == "DSA200101AB8"
     assert root.find(f"{CFDI}Impuestos").get("TotalImpuestosTrasladados") == "320.00"
     assert root.find(f".//{TFD}TimbreFiscalDigital").get("UUID") == inv["uuid"]
     only_xml = http.get(f"/invoices/{inv['uuid']}/files", params={"file_type": "xml"}).json()["data"]

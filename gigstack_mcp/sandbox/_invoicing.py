@@ -200,7 +200,7 @@ def _issuer(ctx: Ctx) -> dict[str, Any]:
     team = ctx.store.get(ctx.team, "teams", ctx.team) or {}
     return {
         "legal_name": team.get("legal_name") or "DEMO SANDBOX SA DE CV",
-        "tax_id": team.get("tax_id") or "DSA200101AB1",
+        "tax_id": team.get("tax_id") or "DSA200101AB8",
         "tax_system": team.get("tax_system") or "601",
         "zip": (team.get("address") or {}).get("zip") or "64000",
     }
