@@ -64,8 +64,9 @@ def cancel_invoice(
             "Explain the motives in plain words: 01 issued with errors and already replaced by a new invoice "
             "(needs the new invoice's UUID); 02 issued with errors, no replacement; 03 the sale did not happen; "
             "04 a sale included in a global invoice that is now invoiced to the customer.",
-            "For 01: if the replacement does not exist yet, issue it first relating the old UUID with "
-            "relationship 04, then use its UUID as substitution_uuid.",
+            "For 01: if the replacement does not exist yet, issue it first (create_income_invoice with "
+            "related_documents [{relationship: '04', documents: [<old uuid>]}]), then use its UUID as "
+            "substitution_uuid.",
             "Call cancel_invoice; show the preview and wait for an explicit yes; only then confirm.",
             "Report the result and cancellation_status (over $1,000 the receiver may have to accept within "
             "3 business days).",

@@ -1,0 +1,412 @@
+"""Scripted conversations, one per prompt: get the prompt over MCP, then play the tool calls an assistant
+following it would make (through a real MCP session, both protocol eras) and assert the END STATE in the
+sandbox. Every tool the assistant calls must be named in the prompt it was given; what happened before
+the conversation (the month's sales, a seeded invoice) is set up with plain calls."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import httpx
+import pytest
+from mcp import Client, types
+
+from gigstack_mcp.models.invoices import MEXICO
+from gigstack_mcp.server import build_server
+
+from .conftest import call_err, call_ok, make_settings
+
+pytestmark = pytest.mark.anyio
+TEAM = "team_sandbox"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class Assistant:
+    """The assistant's side of a conversation: the prompt it follows and the tools it calls."""
+
+    def __init__(self, mcp: Client, script: str) -> None:
+        self.mcp, self.script, self.called = mcp, script, []
+
+    @classmethod
+    async def following(cls, mcp: Client, prompt: str, **arguments: str) -> Assistant:
+        result = await mcp.get_prompt(prompt, {"language": "en", **arguments})
+        script = result.messages[0].content.text
+        assert "English" in script and all(v in script for v in arguments.values())
+        return cls(mcp, script)
+
+    def _named(self, tool: str) -> None:
+        assert re.search(rf"\b{tool}\b", self.script), f"the prompt never names {tool}"
+        self.called.append(tool)
+
+    async def ok(self, tool: str, args: dict | None = None) -> dict:
+        self._named(tool)
+        return await call_ok(self.mcp, tool, args)
+
+    async def refused(self, tool: str, args: dict | None = None) -> str:
+        self._named(tool)
+        return await call_err(self.mcp, tool, args)
+
+
+def stored(sandbox, coll: str, id: str) -> dict:
+    return sandbox.state.store.get(TEAM, coll, id)
+
+
+def seeded_invoice(sandbox, method: str) -> dict:
+    return next(iter(sandbox.state.store.find(TEAM, "invoices", lambda d: d.get("payment_method") == method)))
+
+
+def writes(sandbox) -> list[tuple[str, str]]:
+    return [(r["method"], r["path"]) for r in sandbox.state.api_requests() if r["method"] in WRITES]
+
+
+# -- issue_invoice ----------------------------------------------------------------------------------
+
+
+async def test_issue_invoice(mcp, sandbox):
+    # User: "Factúrale a Juan Pérez 3 horas de consultoría."
+    a = await Assistant.following(mcp, "issue_invoice", client="Juan Pérez", concept="consultoría")
+    found = await a.ok("list_clients", {"query": "Juan Pérez"})
+    [client] = found["data"]
+    check = await a.ok("validate_client_fiscal_info", {"id": client["id"]})
+    assert check["is_valid"] and check["issues"] == []  # nothing to fix: go on
+    services = await a.ok("list_services", {})
+    service = next(s for s in services["data"] if "Consultoría" in s["description"])
+    usos = await a.ok("lookup_catalog", {"regimen": client["tax_system"]})
+    assert "G03" in {u["code"] for u in usos["data"]}  # gastos en general is allowed for régimen 612
+    # Assistant: "¿Ya te pagó?" User: "Sí, por transferencia." -> PUE, forma 03.
+    invoice = {
+        "client": {"id": client["id"]},
+        "items": [{"id": service["id"], "quantity": 3}],
+        "use": "G03",
+        "payment_method": "PUE",
+        "payment_form": "03",
+    }
+    tools = {t.name for t in (await mcp.list_tools()).tools}
+    if "preview_invoice" in tools:  # the summary, computed without stamping
+        before = sandbox.state.store.count(TEAM, "invoices")
+        await a.ok("preview_invoice", invoice)
+        assert sandbox.state.store.count(TEAM, "invoices") == before
+    # Assistant: "Juan Pérez García, 3 x Consultoría, 3,000 + IVA 480 = 3,480 MXN, G03, PUE, 03. ¿Timbro?"
+    # User: "Sí."
+    issued = await a.ok("create_income_invoice", invoice)
+    assert (issued["subtotal"], issued["taxes"], issued["total"]) == (3000, 480, 3480)
+    files = await a.ok("get_invoice_files", {"uuid": issued["uuid"]})
+    # Assistant: "Listo: A-3, UUID …, aquí está el PDF: <link>."
+    doc = stored(sandbox, "invoices", issued["uuid"])
+    assert doc["status"] == "valid" and doc["invoice_type"] == "I"
+    assert doc["client"]["id"] == "client_juan_perez"
+    assert (doc["use"], doc["payment_method"], doc["payment_form"]) == ("G03", "PUE", "03")
+    assert (doc["subtotal"], doc["total"]) == (3000, 3480)
+    assert [(i["product_key"], i["quantity"]) for i in doc["items"]] == [("80141503", 3)]
+    async with httpx.AsyncClient() as web:
+        pdf = await web.get(files["pdf"])
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"].startswith("application/pdf")
+
+
+# -- cancel_invoice ---------------------------------------------------------------------------------
+
+
+async def test_cancel_invoice_replaced_by_a_new_one(mcp, sandbox):
+    old = seeded_invoice(sandbox, "PUE")
+    folio = f"{old['series']}-{old['folio_number']}"
+    # User: "Cancela la factura A-1, el concepto estaba mal; ya te digo cuál es el bueno."
+    a = await Assistant.following(mcp, "cancel_invoice", invoice=folio)
+    found = await a.ok("list_income_invoices", {"series": old["series"], "folio_number": old["folio_number"]})
+    [row] = found["data"]
+    assert row["uuid"] == old["uuid"] and row["status"] == "valid"
+    # Assistant: "A-1 a JUAN PEREZ GARCIA por 2,320.00. ¿Fue un error que se corrige con una factura nueva
+    # (01), un error sin reemplazo (02), una venta que no ocurrió (03)…?" User: "01, emite la correcta."
+    replacement = await a.ok(
+        "create_income_invoice",
+        {
+            "client": {"id": row["client"]["id"]},
+            "items": [
+                {
+                    "description": "Consultoría en sistemas (corrección)",
+                    "quantity": 2,
+                    "unit_price": 1000,
+                    "product_key": "80141503",
+                    "unit_key": "E48",
+                    "taxes": [{"type": "IVA", "rate": 0.16}],
+                }
+            ],
+            "use": "G03",
+            "payment_method": "PUE",
+            "payment_form": "03",
+            "related_documents": [{"relationship": "04", "documents": [row["uuid"]]}],
+        },
+    )
+    args = {"uuid": row["uuid"], "motive": "01", "substitution_uuid": replacement["uuid"]}
+    first = await a.ok("cancel_invoice", args)
+    assert first["status"] == "confirmation_required" and folio in first["preview"]
+    assert replacement["uuid"] in first["preview"]
+    # Nothing is cancelled while the user reads the preview.
+    assert stored(sandbox, "invoices", old["uuid"])["status"] == "valid"
+    assert not sandbox.state.api_requests("DELETE")
+    # User: "Sí, cancélala."
+    done = await a.ok("cancel_invoice", args | {"confirmation_token": first["confirmation_token"]})
+    assert done["status"] == "done" and done["result"]["status"] == "cancelled"
+    # Assistant: "Cancelada; al ser más de $1,000 el receptor tiene 3 días hábiles para aceptarla."
+    assert done["result"]["cancellation_status"] == "pending_acceptance"
+    cancelled = stored(sandbox, "invoices", old["uuid"])
+    assert cancelled["status"] == "cancelled" and cancelled["motive"] == "01"
+    assert cancelled["substitution_uuid"] == replacement["uuid"]
+    new = stored(sandbox, "invoices", replacement["uuid"])
+    assert new["status"] == "valid"
+    assert new["related_documents"] == [{"relationship": "04", "documents": [old["uuid"]]}]
+    assert len(sandbox.state.api_requests("DELETE")) == 1
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_cancel_invoice_confirmed_by_elicitation(sandbox, mode):
+    asked: list[str] = []
+
+    async def human_says_yes(ctx, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    old = seeded_invoice(sandbox, "PUE")
+    server = build_server(make_settings(sandbox))
+    async with Client(server, mode=mode, elicitation_callback=human_says_yes) as mcp:
+        # User: "Cancela la A-1, se emitió por error y no va a reemplazarse."
+        a = await Assistant.following(mcp, "cancel_invoice", invoice=old["uuid"])
+        done = await a.ok("cancel_invoice", {"uuid": old["uuid"], "motive": "02"})
+    # The client asked the human itself (the preview), so one call did it.
+    assert done["status"] == "done" and len(asked) == 1 and old["uuid"] in asked[0]
+    assert stored(sandbox, "invoices", old["uuid"])["status"] == "cancelled"
+
+
+# -- monthly_global_invoice -------------------------------------------------------------------------
+
+
+async def test_monthly_global_invoice(mcp, sandbox):
+    today = datetime.now(MEXICO)
+    # Before the conversation: this month's counter sales, as receipts nobody self-invoiced.
+    for price, form in ((2000, "01"), (250, "04"), (50, "01")):
+        sale = {"description": "Venta mostrador", "quantity": 1, "unit_price": price}
+        item = sale | {"product_key": "01010101", "unit_key": "ACT", "taxes": [{"type": "IVA", "rate": 0.16}]}
+        await call_ok(mcp, "create_receipt", {"items": [item], "payment_form": form})
+    # User: "Haz la factura global de este mes."
+    month, year = f"{today.month:02d}", str(today.year)
+    a = await Assistant.following(mcp, "monthly_global_invoice", month=month, year=year)
+    pending = await a.ok("list_receipts", {"status": "pending", "limit": 100})
+    assert not pending["has_more"]
+    tickets = [
+        r
+        for r in pending["data"]
+        if datetime.fromtimestamp(r["created_at"], MEXICO).strftime("%m/%Y") == f"{month}/{year}"
+    ]
+    assert len(tickets) == 5  # the three above and the two the sandbox starts with
+    # Each ticket is one concepto; its total includes IVA 16 %.
+    items = [
+        {
+            "description": "Venta",
+            "quantity": 1,
+            "unit_price": round(r["total"] / 1.16, 2),
+            "product_key": "01010101",
+            "unit_key": "ACT",
+            "taxes": [{"type": "IVA", "rate": 0.16}],
+        }
+        for r in tickets
+    ]
+    # Assistant: "5 tickets, 4,988.00 MXN con IVA, a PUBLICO EN GENERAL, mensual. ¿Cómo se cobró la
+    # mayor parte?" (receipts do not show their forma de pago) User: "En efectivo." -> forma 01.
+    issued = await a.ok(
+        "create_income_invoice",
+        {
+            "client": {"id": "client_publico_general"},
+            "items": items,
+            "use": "S01",
+            "payment_method": "PUE",
+            "payment_form": "01",
+            "global": {"periodicity": "04", "months": month, "year": today.year},
+        },
+    )
+    doc = stored(sandbox, "invoices", issued["uuid"])
+    assert doc["global"] == {"periodicity": "04", "months": month, "year": today.year}
+    assert doc["client"]["tax_id"] == "XAXX010101000" and doc["use"] == "S01"
+    assert (doc["payment_method"], doc["payment_form"]) == ("PUE", "01")
+    assert len(doc["items"]) == 5 and {i["quantity"] for i in doc["items"]} == {1}
+    assert doc["total"] == round(sum(r["total"] for r in tickets), 2) == 4988.0
+
+
+# -- credit_note ------------------------------------------------------------------------------------
+
+
+async def test_credit_note(mcp, sandbox):
+    # Before the conversation: an invoice to Acme for two months of hosting (1,160.00).
+    income = await call_ok(
+        mcp,
+        "create_income_invoice",
+        {
+            "client": {"id": "client_acme"},
+            "items": [{"id": "service_hosting", "quantity": 2}],
+            "use": "G03",
+            "payment_method": "PUE",
+            "payment_form": "03",
+        },
+    )
+    # User: "A Acme le hicimos un descuento de 200 más IVA sobre su factura de hosting."
+    a = await Assistant.following(mcp, "credit_note", invoice=income["uuid"])
+    got = await a.ok("get_income_invoice", {"uuid": income["uuid"]})
+    assert got["total"] == 1160 and got["client"]["id"] == "client_acme"
+    # Assistant: "Nota de crédito parcial por 200 + IVA = 232.00, G02, forma 03, relacionada (01). ¿La emito?"
+    credit = await a.ok(
+        "create_egress_invoice",
+        {
+            "client": {"id": got["client"]["id"]},
+            "items": [
+                {
+                    "description": "Descuento sobre hosting",
+                    "quantity": 1,
+                    "unit_price": 200,
+                    "product_key": "84111506",
+                    "unit_key": "ACT",
+                    "taxes": [{"type": "IVA", "rate": 0.16}],
+                }
+            ],
+            "use": "G02",
+            "payment_method": "PUE",
+            "payment_form": "03",
+            "related_documents": [{"relationship": "01", "documents": [income["uuid"]]}],
+        },
+    )
+    # Assistant: "Emitida E-1 por 232.00; PDF: <link>."
+    assert credit["files"]["pdf"]
+    doc = stored(sandbox, "invoices", credit["uuid"])
+    assert doc["invoice_type"] == "E" and doc["use"] == "G02" and doc["total"] == 232.0
+    assert doc["client"]["id"] == "client_acme"
+    assert doc["related_documents"] == [{"relationship": "01", "documents": [income["uuid"]]}]
+    assert stored(sandbox, "invoices", income["uuid"])["status"] == "valid"  # credited, not cancelled
+
+
+# -- collect_payment --------------------------------------------------------------------------------
+
+
+async def test_collect_payment(mcp, sandbox):
+    # User: "Cóbrale a Acme: una liga por la consultoría de abril, un depósito que ya llegó, y un abono
+    # a su factura a crédito."
+    a = await Assistant.following(mcp, "collect_payment", client="Acme")
+    [acme] = (await a.ok("list_clients", {"query": "Acme"}))["data"]
+    consultoria = {"id": "service_consultoria", "quantity": 1}
+    # Not paid yet: a payment link, invoiced automatically once paid.
+    link = await a.ok(
+        "request_payment",
+        {
+            "client": {"id": acme["id"]},
+            "items": [consultoria],
+            "allowed_payment_methods": ["bank"],
+            "automation_type": "pue_invoice",
+        },
+    )
+    assert link["status"] == "requires_payment_method" and link["short_url"]
+    # Already received by transfer: registered, and its PUE invoice stamped.
+    invoices_before = sandbox.state.store.count(TEAM, "invoices")
+    received = await a.ok(
+        "register_payment",
+        {
+            "client": {"id": acme["id"]},
+            "items": [consultoria],
+            "payment_form": "03",
+            "automation_type": "pue_invoice",
+        },
+    )
+    assert received["status"] == "succeeded" and len(received["invoices"]) == 1
+    assert sandbox.state.store.count(TEAM, "invoices") == invoices_before + 1
+    pue = stored(sandbox, "invoices", received["invoices"][0])
+    assert (pue["payment_method"], pue["payment_form"], pue["total"]) == ("PUE", "03", 1160.0)
+    # A payment on account of a PPD invoice: a complement (REP), and a lower balance.
+    [ppd] = (
+        await a.ok(
+            "list_income_invoices", {"client_id": acme["id"], "payment_method": "PPD", "status": "valid"}
+        )
+    )["data"]
+    balance = ppd["last_balance"]
+    abono = await a.ok(
+        "register_payment",
+        {
+            "client": {"id": acme["id"]},
+            "items": [{"description": f"Abono a {ppd['series']}-{ppd['folio_number']}", "unit_price": 3000}],
+            "payment_form": "03",
+            "invoices": [ppd["uuid"]],
+        },
+    )
+    [complement_uuid] = abono["complements"]
+    complement = stored(sandbox, "invoices", complement_uuid)
+    assert complement["invoice_type"] == "P" and complement["invoice_id"] == ppd["uuid"]
+    assert complement["payment"]["amount"] == 3000.0
+    after = await a.ok("list_income_invoices", {"client_id": acme["id"], "payment_method": "PPD"})
+    assert after["data"][0]["last_balance"] == stored(sandbox, "invoices", ppd["uuid"])["last_balance"]
+    assert after["data"][0]["last_balance"] == round(balance - 3000, 2)
+    # Later the user says: "Ya pagaron la liga, con tarjeta de débito."
+    paid = await a.ok("mark_payment_paid", {"id": link["id"], "payment_form": "28"})
+    assert paid["status"] == "succeeded" and len(paid["invoices"]) == 1
+    # Assistant: "Liga cobrada y facturada, depósito facturado, abono de 3,000 con su complemento; saldo …"
+    payment = stored(sandbox, "payments", link["id"])
+    assert payment["status"] == "succeeded" and payment["payment_form"] == "28"
+    assert stored(sandbox, "invoices", paid["invoices"][0])["payment_form"] == "28"
+
+
+# -- client_fiscal_check ----------------------------------------------------------------------------
+
+
+async def test_client_fiscal_check(mcp, sandbox):
+    # Before the conversation: a client saved without régimen nor código postal.
+    created = await call_ok(
+        mcp,
+        "create_client",
+        {
+            "name": "Lucía Gómez",
+            "legal_name": "LUCIA GOMEZ RUIZ",
+            "tax_id": "GORL850315K29",
+            "email": "lucia@example.com",
+        },
+    )
+    # User: "¿Puedo facturarle a Lucía Gómez?"
+    a = await Assistant.following(mcp, "client_fiscal_check", client="Lucía Gómez")
+    [client] = (await a.ok("list_clients", {"query": "lucia@example.com"}))["data"]
+    assert client["id"] == created["id"]
+    await a.ok("get_client", {"id": client["id"]})
+    check = await a.ok("validate_client_fiscal_info", {"id": client["id"]})
+    assert check["is_valid"] is False
+    assert any("tax_system" in i for i in check["issues"]) and any("zip" in i for i in check["issues"])
+    # Assistant: "Faltan el régimen fiscal y el CP de su Constancia." User: "612, CP 06700."
+    # 13-character RFC: persona física; 612 is hers, and it allows G03.
+    usos = await a.ok("lookup_catalog", {"regimen": "612", "persona": "fisica"})
+    assert "G03" in {u["code"] for u in usos["data"]}
+    # Assistant: "Actualizo régimen 612 y CP 06700, ¿sí?" User: "Sí."
+    await a.ok("update_client", {"id": client["id"], "tax_system": "612", "address": {"zip": "06700"}})
+    again = await a.ok("validate_client_fiscal_info", {"id": client["id"]})
+    assert again["is_valid"] is True and again["issues"] == []
+    doc = stored(sandbox, "clients", client["id"])
+    assert doc["tax_system"] == "612" and doc["address"]["zip"] == "06700" and doc["is_valid"] is True
+    assert [m for m, _ in writes(sandbox)].count("PUT") == 1  # one update, confirmed by the user
+
+
+# -- support_triage ---------------------------------------------------------------------------------
+
+
+async def test_support_triage_changes_nothing(mcp, sandbox):
+    before = writes(sandbox)
+    # Agent: "¿Qué pasa con la cuenta de juan@example.com? Dice que no le llegó su factura."
+    a = await Assistant.following(mcp, "support_triage", client="juan@example.com")
+    [client] = (await a.ok("list_clients", {"query": "juan@example.com"}))["data"]
+    got = await a.ok("get_client", {"id": client["id"]})
+    assert got["is_valid"] is True
+    invoices = await a.ok("list_income_invoices", {"client_id": client["id"]})
+    payments = await a.ok("list_payments", {"client_id": client["id"]})
+    receipts = await a.ok("list_receipts", {"client_id": client["id"]})
+    assert invoices["data"] and payments["data"] and receipts["data"]
+    assert {i["client"]["id"] for i in invoices["data"]} == {client["id"]}
+    assert {p["client"]["id"] for p in payments["data"]} == {client["id"]}
+    files = [await a.ok("get_invoice_files", {"uuid": i["uuid"]}) for i in invoices["data"]]
+    assert all(f["pdf"] for f in files)
+    # Agent: "Mándame la liga del portal para pasársela." (the one write the flow needs: a portal token)
+    portal = await a.ok("create_client_portal_token", {"id": client["id"]})
+    assert client["id"] in portal["url"]
+    # Assistant: "A-1 2,320.00 PUE vigente (PDF …), pago por transferencia cobrado, un recibo pendiente;
+    # portal: …. Sugerencia: reenviar el PDF."
+    assert writes(sandbox)[len(before) :] == [("POST", "/clients/customerportal")]
+    assert [t for t in a.called if not t.startswith(("list_", "get_"))] == ["create_client_portal_token"]
