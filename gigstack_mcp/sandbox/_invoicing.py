@@ -9,9 +9,10 @@ import hashlib
 import hmac
 import secrets
 import uuid as uuidlib
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
+from .. import cfdi_math
+from ..cfdi_math import dec, money
 from . import clients
 from ._core import Ctx, conflict, invalid, now
 from ._store import Doc, Store, new_id
@@ -21,28 +22,6 @@ SERIES_COLL = "series"
 InvoiceType = Literal["I", "E", "P"]
 DEFAULT_SERIES = {"I": "A", "E": "E", "P": "P"}
 _SETTINGS_SERIES = {"I": "income", "E": "credit_note", "P": "complements"}  # team settings.default_series
-_ITEM_FIELDS = (
-    "description",
-    "unit_price",
-    "product_key",
-    "unit_key",
-    "unit_name",
-    "sku",
-    "taxability",
-    "taxes",
-    "quantity",
-)
-_CENT = Decimal("0.01")
-_MICRO = Decimal("0.000001")
-
-
-def money(x: float | Decimal) -> float:
-    """Round half up to cents, as the SAT's totals are."""
-    return float(Decimal(str(x)).quantize(_CENT, ROUND_HALF_UP))
-
-
-def _dec(x: Any) -> Decimal:
-    return Decimal(str(x))
 
 
 def local_ctx(store: Store, team: str, sandbox: Any = None) -> Ctx:
@@ -92,7 +71,7 @@ def _service_for(ctx: Ctx, item: dict[str, Any]) -> Doc | None:
         if hits:
             return hits[0]
         if search.get("auto_create"):
-            doc = {k: item[k] for k in _ITEM_FIELDS if k in item and k != "quantity"}
+            doc = {k: item[k] for k in cfdi_math.ITEM_FIELDS if k in item}
             doc |= {key: search["on_value"], "id": new_id("service"), "created_at": now(), "livemode": False}
             doc |= {"team": ctx.team, "metadata": {}}
             return ctx.store.put(ctx.team, "services", doc)
@@ -100,97 +79,16 @@ def _service_for(ctx: Ctx, item: dict[str, Any]) -> Doc | None:
     return None
 
 
-def _norm_tax(tax: dict[str, Any], where: str) -> dict[str, Any]:
-    kind = str(tax.get("type") or "").upper()
-    if kind not in {"IVA", "ISR", "IEPS"}:
-        raise invalid(f"{where}.type must be IVA, ISR or IEPS")
-    factor = tax.get("factor") or "Tasa"
-    withholding = bool(tax.get("withholding", False))
-    if factor == "Exento" and withholding:
-        raise invalid(f"{where}: a withholding (retención) cannot be Exento")
-    rate = tax.get("rate")
-    if factor != "Exento" and rate is None:
-        raise invalid(f"{where}.rate is required for factor {factor}")
-    if rate is not None and float(rate) < 0:
-        raise invalid(f"{where}.rate must not be negative")
-    return {
-        "type": kind,
-        "rate": None if factor == "Exento" else float(rate),
-        "factor": factor,
-        "withholding": withholding,
-        "inclusive": bool(tax.get("inclusive", False)),
-    }
-
-
 def build_item(ctx: Ctx, raw: dict[str, Any], index: int) -> dict[str, Any]:
-    """One concepto: service fields inherited (item fields win), taxes computed, amounts rounded."""
+    """One concepto: service fields inherited (item fields win), amounts and taxes from cfdi_math."""
     where = f"items.{index}"
-    service = _service_for(ctx, raw)
-    item: dict[str, Any] = {}
-    if service is not None:
-        item = {k: service[k] for k in _ITEM_FIELDS if k in service and k != "quantity"}
-        item["id"] = service["id"]
-    item |= {k: v for k, v in raw.items() if k not in {"id", "search"} and v is not None}
+    item = cfdi_math.inherit(_service_for(ctx, raw), raw)
     if not item.get("description"):
         raise invalid(f"{where}.description is required (or reference a service by id)")
-    if item.get("unit_price") is None:
-        raise invalid(f"{where}.unit_price is required (or reference a service by id)")
-    qty, price = _dec(item.get("quantity", 1)), _dec(item["unit_price"])
-    if qty <= 0:
-        raise invalid(f"{where}.quantity must be greater than 0")
-    if price <= 0:
-        raise invalid(f"{where}.unit_price must be greater than 0")
-    taxes = [_norm_tax(t, f"{where}.taxes.{i}") for i, t in enumerate(item.get("taxes") or [])]
-    # Inclusive taxes are inside unit_price: back them out (rates as a factor, cuotas per unit).
-    sign = lambda t: -1 if t["withholding"] else 1  # noqa: E731
-    rates = sum(
-        (_dec(t["rate"]) * sign(t) for t in taxes if t["inclusive"] and t["factor"] == "Tasa"), Decimal(0)
-    )
-    cuotas = sum(
-        (_dec(t["rate"]) * sign(t) for t in taxes if t["inclusive"] and t["factor"] == "Cuota"), Decimal(0)
-    )
-    if rates or cuotas:
-        price = ((price - cuotas) / (1 + rates)).quantize(_MICRO, ROUND_HALF_UP)
-        if price <= 0:
-            raise invalid(f"{where}.unit_price does not cover its inclusive taxes")
-    amount = (qty * price).quantize(_CENT, ROUND_HALF_UP)
-    discount = _dec(item.get("discount") or 0)
-    if discount < 0 or discount > amount:
-        raise invalid(f"{where}.discount must be between 0 and the item amount ({money(amount)})")
-    base = amount - discount
-    computed = []
-    for t in taxes:
-        row = dict(t) | {"base": money(base)}
-        if t["factor"] == "Tasa":
-            row["amount"] = money(base * _dec(t["rate"]))
-        elif t["factor"] == "Cuota":
-            row["amount"] = money(qty * _dec(t["rate"]))
-        computed.append(row)  # Exento: base only, no amount
-    item |= {
-        "quantity": float(qty),
-        "unit_price": float(price),
-        "amount": money(amount),
-        "discount": money(discount),
-        "taxes": computed,
-        "taxability": item.get("taxability") or ("02" if computed else "01"),
-    }
-    return item
-
-
-def _totals(items: list[dict[str, Any]]) -> dict[str, float]:
-    subtotal = sum((_dec(i["amount"]) for i in items), Decimal(0))
-    discount = sum((_dec(i["discount"]) for i in items), Decimal(0))
-    moved = [_dec(t["amount"]) for i in items for t in i["taxes"] if "amount" in t and not t["withholding"]]
-    held = [_dec(t["amount"]) for i in items for t in i["taxes"] if "amount" in t and t["withholding"]]
-    transferred, withheld = sum(moved, Decimal(0)), sum(held, Decimal(0))
-    return {
-        "subtotal": money(subtotal),
-        "discount": money(discount),
-        "transferred_taxes": money(transferred),
-        "withheld_taxes": money(withheld),
-        "taxes": money(transferred - withheld),
-        "total": money(subtotal - discount + transferred - withheld),
-    }
+    try:
+        return cfdi_math.price_item(item, where)
+    except cfdi_math.MathError as exc:
+        raise invalid(str(exc)) from None
 
 
 # -- invoices ----------------------------------------------------------------------------------------
@@ -250,7 +148,7 @@ def build_invoice(ctx: Ctx, body: dict[str, Any], invoice_type: InvoiceType) -> 
     method = body.get("payment_method") or "PUE"
     series = body.get("series") or _default_series(ctx, invoice_type)
     related = _check_related(ctx, body, invoice_type)
-    totals = _totals(items)
+    totals = cfdi_math.totals(items)
     t = now()
     doc: Doc = {
         "uuid": new_uuid(),
@@ -298,8 +196,8 @@ def add_payment_complement(
         )
     if invoice.get("status") == "cancelled":
         raise conflict("Cannot create payment complement", f"Invoice {invoice['uuid']} is cancelled")
-    paid = _dec(amount)
-    balance = _dec(invoice.get("last_balance", invoice.get("total", 0)))
+    paid = dec(amount)
+    balance = dec(invoice.get("last_balance", invoice.get("total", 0)))
     if paid <= 0:
         raise invalid("amount must be greater than 0")
     if paid > balance:

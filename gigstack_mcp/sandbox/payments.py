@@ -5,7 +5,6 @@ PPD invoice plus its payment complement, complements on existing PPD invoices, o
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from html import escape
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .. import cfdi_math
 from . import _invoicing, clients, receipts
 from ._core import ApiError, Ctx, Resource, conflict, invalid, now, ok
 from ._fiscal import fiscal_issues
@@ -95,7 +95,7 @@ def _cannot_stamp(client: Doc, issues: list[str]) -> ApiError:
 def _ppd_plan(ctx: Ctx, payment: Doc, uuids: list[str]) -> list[tuple[Doc, float]]:
     """(invoice, amount) for each named PPD invoice, spending the payment total in order. Everything
     is checked before anything is stamped."""
-    left = Decimal(str(payment["total"]))
+    left = cfdi_math.dec(payment["total"])
     plan = []
     for uuid in uuids:
         inv = ctx.get_or_404(INVOICES, uuid, "Invoice")
@@ -117,7 +117,7 @@ def _ppd_plan(ctx: Ctx, payment: Doc, uuids: list[str]) -> list[tuple[Doc, float
                 "Cannot register payment against invoice",
                 f"{where} is in {inv.get('currency')}, the payment in {payment['currency']}",
             )
-        balance = Decimal(str(inv.get("last_balance", inv.get("total", 0))))
+        balance = cfdi_math.dec(inv.get("last_balance", inv.get("total", 0)))
         if balance <= 0:
             raise conflict("Cannot register payment against invoice", f"{where} is already fully paid")
         if left <= 0:
@@ -128,11 +128,11 @@ def _ppd_plan(ctx: Ctx, payment: Doc, uuids: list[str]) -> list[tuple[Doc, float
         plan.append((inv, float(share)))
         left -= share
     if left > 0:
-        owed = float(Decimal(str(payment["total"])) - left)
+        owed = float(cfdi_math.dec(payment["total"]) - left)
         raise conflict(
             "Cannot register payment against invoice",
             f"The payment total {payment['total']} {payment['currency']} is above the remaining balance "
-            f"{_invoicing.money(owed)} of the invoices given",
+            f"{cfdi_math.money(owed)} of the invoices given",
         )
     return plan
 
@@ -286,19 +286,19 @@ def refund_payment(ctx: Ctx):
             f"Payment {doc['id']} was registered by API, not collected by a payment processor: return the "
             "money yourself and call again with external_processor_refund false",
         )
-    refundable = Decimal(str(doc["total"])) - Decimal(str(doc.get("refunded_amount") or 0))
-    amount = Decimal(str(body["amount"]))
+    refundable = cfdi_math.dec(doc["total"]) - cfdi_math.dec(doc.get("refunded_amount") or 0)
+    amount = cfdi_math.dec(body["amount"])
     if amount > refundable:
         raise invalid(f"amount {body['amount']} is above the refundable {refundable:.2f}")
     refund = {
         "id": new_id("refund"),
-        "amount": _invoicing.money(amount),
+        "amount": cfdi_math.money(amount),
         "reason": body.get("reason"),
         "external_processor_refund": external,
         "created_at": now(),
     }
     doc["refunds"] = [*doc.get("refunds", []), refund]
-    doc["refunded_amount"] = _invoicing.money(Decimal(str(doc.get("refunded_amount") or 0)) + amount)
+    doc["refunded_amount"] = cfdi_math.money(cfdi_math.dec(doc.get("refunded_amount") or 0) + amount)
     if amount == refundable:
         doc["status"] = "refunded"
     ctx.store.put(ctx.team, COLL, doc)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from .. import cfdi_math
 from . import _invoicing, clients
 from ._core import ApiError, Ctx, Resource, conflict, invalid, now, ok
 from ._fiscal import EXTRANJERO, PUBLICO_GENERAL, fiscal_issues
@@ -45,7 +46,7 @@ def priced(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
     rate = body.get("exchange_rate")
     if currency != "MXN" and not rate:
         raise invalid(f"exchange_rate is required when currency is {currency}")
-    totals = _invoicing._totals(items)
+    totals = cfdi_math.totals(items)
     return {"items": items, "currency": currency, "exchange_rate": float(rate) if rate else 1.0} | {
         k: totals[k] for k in ("subtotal", "discount", "taxes", "total")
     }
