@@ -218,6 +218,9 @@ def render_text(result: BaseModel) -> str:
         if result.note:
             lines.append(f"Note: {result.note}")
         return "\n".join(lines)
+    as_text = getattr(result, "as_text", None)  # a result that reads better as prose (invoice preview)
+    if callable(as_text):
+        return as_text()
     data = result.model_dump(mode="json", by_alias=True, exclude_none=True)
     return "\n".join(f"{k}: {_scalar(v)}" for k, v in data.items())
 
