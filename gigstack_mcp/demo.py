@@ -9,6 +9,7 @@ clear line and the tour goes on. A step that fails is reported and the tour goes
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from collections import Counter
@@ -24,6 +25,7 @@ from .server import build_server
 from .settings import Settings
 
 MAX_LINES = 14  # of a tool's text answer, per call
+MAX_WIDTH = 300  # characters of one line of it
 
 
 class Skip(Exception):
@@ -61,7 +63,10 @@ class Tour:
         print(textwrap.indent(text, " " * indent) if text else "", file=self.out)
 
     def _show(self, text: str) -> None:
-        lines = text.splitlines() or [""]
+        lines = [
+            f"{line[:MAX_WIDTH]}… ({len(line) - MAX_WIDTH} more chars)" if len(line) > MAX_WIDTH else line
+            for line in text.splitlines() or [""]
+        ]
         if len(lines) > MAX_LINES:
             lines = [*lines[:MAX_LINES], f"… ({len(lines) - MAX_LINES} more lines)"]
         self.say("\n".join(lines), indent=6)
@@ -190,6 +195,55 @@ async def confirmed_delete(tour: Tour) -> None:
     await tour.refused("get_client", {"id": client_id})
 
 
+HOSTING = {
+    "description": "Hosting mensual",
+    "quantity": 1,
+    "unit_price": 500,
+    "product_key": "81112105",
+    "unit_key": "MON",
+    "taxes": [{"type": "IVA", "rate": 0.16}],
+}
+LATER = {"client": {"id": "client_juan_perez"}, "items": [HOSTING], "use": "G03", "payment_method": "PPD"}
+
+
+async def refused_cfdi(tour: Tour) -> None:
+    tour.say("The user: 'Invoice Juan a month of hosting; he pays next month by transfer.'")
+    tour.say("Paid later is PPD, but the assistant also sends the transfer's forma de pago (03):")
+    text = await tour.refused("create_income_invoice", LATER | {"payment_form": "03"})
+    rules = re.findall(r"\[([A-Z0-9-]+)\]", text)
+    if "PPD-FORMA-99" not in rules:
+        raise StepFailed("the refusal should name rule PPD-FORMA-99")
+    tour.say(f"Refused by rule {', '.join(rules)}: nothing was sent to gigstack, nothing was stamped.")
+
+
+async def issue_corrected(tour: Tour) -> None:
+    tour.say("Corrected as the rule says: PPD with forma de pago 99 (the transfer goes on the complement).")
+    invoice = await tour.ok("create_income_invoice", LATER | {"payment_form": "99"})
+    if not invoice.get("uuid") or invoice.get("last_balance") != invoice.get("total"):
+        raise StepFailed("expected a stamped PPD invoice with its whole total as balance")
+    tour.notes["story_uuid"] = invoice["uuid"]
+
+
+async def cancel_confirmed(tour: Tour) -> None:
+    uuid = tour.notes.get("story_uuid")
+    if not uuid:
+        raise Skip("no invoice was issued in the previous step")
+    tour.say("The user: 'Cancel it, the price was wrong; no replacement.' That is motive 02.")
+    args = {"uuid": uuid, "motive": "02"}
+    first = await tour.ok("cancel_invoice", args)
+    if first.get("status") != "confirmation_required" or not first.get("confirmation_token"):
+        raise StepFailed("the first call should only ask for confirmation")
+    tour.say("The assistant shows that preview; the user says yes; the same call again with the token:")
+    done = await tour.ok("cancel_invoice", args | {"confirmation_token": first["confirmation_token"]})
+    result = done.get("result") or {}
+    if done.get("status") != "done" or result.get("status") != "cancelled":
+        raise StepFailed("the confirmed call should have cancelled the invoice")
+    tour.say(
+        f"Cancelled {result.get('series')}-{result.get('folio_number')} with the SAT: status "
+        f"{result['status']}, cancellation_status {result.get('cancellation_status')}."
+    )
+
+
 STEPS: list[Step] = [
     Step("List the tools", list_tools),
     Step("Find a client", find_client, needs=("list_clients",)),
@@ -198,6 +252,9 @@ STEPS: list[Step] = [
     Step("Fetch the invoice's PDF and XML", invoice_files, needs=("get_invoice_files",)),
     Step("A bad request is refused", refused_request, needs=("create_client",)),
     Step("A destructive action, confirmed", confirmed_delete, needs=("delete_client", "get_client")),
+    Step("Guard rails: a wrong CFDI is refused", refused_cfdi, needs=("create_income_invoice",)),
+    Step("Issue it correctly", issue_corrected, needs=("create_income_invoice",)),
+    Step("Cancel it (motive 02): preview, then confirm", cancel_confirmed, needs=("cancel_invoice",)),
 ]
 
 

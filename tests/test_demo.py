@@ -17,6 +17,19 @@ def test_demo_runs_every_step(capsys):
         assert not skipped, out
         assert "→ create_income_invoice" in out and "status: stamped" in out
         assert "→ get_invoice_files" in out and ".pdf" in out and ".xml" in out
+        # The issue-then-cancel story: the guard rail's refusal names its rule, then the two-step cancel.
+        story = out[out.index("Guard rails: a wrong CFDI is refused") :]
+        for line in (
+            '[PPD-FORMA-99] payment_form = "03"',
+            "Refused by rule PPD-FORMA-99: nothing was sent to gigstack",
+            "payment_method: PPD",
+            "→ cancel_invoice",
+            "preview: Cancel income invoice A-",
+            "Motive 02: issued with errors, no replacement.",
+            "with the SAT: status cancelled, cancellation_status accepted.",
+        ):
+            assert line in story, line
+        assert story.index("status: confirmation_required") < story.index("status: done")
     else:
         assert "Issue an income invoice" in skipped and "is not registered in this build" in out
 
