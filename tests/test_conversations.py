@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -85,8 +86,11 @@ async def test_issue_invoice(mcp, sandbox):
     tools = {t.name for t in (await mcp.list_tools()).tools}
     if "preview_invoice" in tools:  # the summary, computed without stamping
         before = sandbox.state.store.count(TEAM, "invoices")
-        await a.ok("preview_invoice", invoice)
+        preview = await a.ok("preview_invoice", invoice)
+        assert preview.get("total", 3480) == 3480
         assert sandbox.state.store.count(TEAM, "invoices") == before
+        if preview.get("preview_token"):  # the create proves it is what the user saw
+            invoice |= {"preview_token": preview["preview_token"]}
     # Assistant: "Juan Pérez García, 3 x Consultoría, 3,000 + IVA 480 = 3,480 MXN, G03, PUE, 03. ¿Timbro?"
     # User: "Sí."
     issued = await a.ok("create_income_invoice", invoice)
@@ -410,3 +414,19 @@ async def test_support_triage_changes_nothing(mcp, sandbox):
     # portal: …. Sugerencia: reenviar el PDF."
     assert writes(sandbox)[len(before) :] == [("POST", "/clients/customerportal")]
     assert [t for t in a.called if not t.startswith(("list_", "get_"))] == ["create_client_portal_token"]
+
+
+# -- the README's Prompts section --------------------------------------------------------------------
+
+
+async def test_readme_lists_every_prompt_with_its_arguments(mcp):
+    readme = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
+    section = readme.split("\n## Prompts\n")[1].split("\n## ")[0]
+    rows = {
+        m[1]: set(re.findall(r"`(\w+)`", m[2]))
+        for m in re.finditer(r"^\| `(\w+)` \| (.*) \|$", section, re.M)
+    }
+    prompts = (await mcp.list_prompts()).prompts
+    assert rows == {p.name: {a.name for a in p.arguments} for p in prompts}
+    for p in prompts:  # and one example conversation each
+        assert f"- **{p.name}** — " in section, p.name
