@@ -76,7 +76,7 @@ class RelatedDocuments(Strict):
     documents: list[Uuid] = Field(min_length=1)
 
 
-class CreateInvoiceParams(ToolParams):
+class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and preview_invoice's arguments
     client: InvoiceClient
     items: list[Item] = Field(min_length=1)
     use: Use | None = None
@@ -93,9 +93,23 @@ class CreateInvoiceParams(ToolParams):
     send_email: bool | None = None
     emails: list[EmailStr] | None = None
     metadata: dict | None = None
+
+
+class CreateInvoiceParams(InvoiceFields):
+    local_fields: ClassVar[tuple[str, ...]] = ("preview_token",)
+
     idempotency_key: str | None = Field(
         None, pattern=r"^[A-Za-z0-9._:-]{8,128}$", description="Same key = same invoice"
     )
+    preview_token: str | None = Field(
+        None, description="From preview_invoice of these exact arguments; required if the server says so."
+    )
+
+
+class PreviewInvoiceParams(InvoiceFields):
+    local_fields: ClassVar[tuple[str, ...]] = ("invoice_type",)
+
+    invoice_type: Literal["I", "E"] = Field("I", description="E = nota de crédito")
 
 
 class UuidParams(ToolParams):
@@ -242,3 +256,81 @@ class InvoiceFiles(Out):
         blob = base64.b64encode(self._pdf).decode()
         resource = BlobResourceContents(uri=self.pdf, mime_type="application/pdf", blob=blob)
         return [EmbeddedResource(type="resource", resource=resource)]
+
+
+# -- preview (nothing stamped) ---------------------------------------------------------------------
+
+
+class PreviewReceiver(Out):
+    legal_name: str | None = None
+    tax_id: str | None = None
+    tax_system: str | None = None
+    zip: str | None = None
+
+
+class PreviewItem(InvoiceItem):
+    discount: float | None = None
+
+
+def _money(x: float | None) -> str:
+    return f"{x or 0:,.2f}"
+
+
+def _tax_text(t: TaxLine) -> str:
+    rate = "exento" if t.factor == "Exento" else f"{(t.rate or 0) * 100:g}%"
+    if t.factor == "Cuota":
+        rate = f"{t.rate:g} per unit"
+    sign = "-" if t.withholding else ""
+    amount = "" if t.amount is None else f" {sign}{_money(t.amount)}"
+    return f"{t.type} {'retenido ' if t.withholding else ''}{rate}{amount}"
+
+
+class InvoicePreview(Out):
+    invoice_type: Literal["I", "E"]
+    receiver: PreviewReceiver | None = None
+    items: list[PreviewItem]
+    subtotal: float
+    discount: float
+    transferred_taxes: float
+    withheld_taxes: float
+    total: float
+    currency: str
+    exchange_rate: float | None = None
+    use: str | None = None
+    payment_method: str | None = None
+    payment_form: str | None = None
+    warnings: list[str] | None = None
+    preview_token: str
+    expires_at: int
+
+    def as_text(self) -> str:
+        kind = "income invoice (factura)" if self.invoice_type == "I" else "egress invoice (nota de crédito)"
+        r = self.receiver or PreviewReceiver()
+        lines = [
+            f"PREVIEW of an {kind}: nothing has been stamped.",
+            f"Receiver: {r.legal_name or '?'}, RFC {r.tax_id or '?'}, régimen {r.tax_system or '?'}, "
+            f"CP {r.zip or '?'}",
+        ]
+        for n, i in enumerate(self.items, 1):
+            taxes = "; ".join(_tax_text(t) for t in i.taxes or []) or "no taxes"
+            off = f" - discount {_money(i.discount)}" if i.discount else ""
+            lines.append(
+                f"{n}. {i.quantity:g} x {i.description} ({i.product_key or '-'}) @ {_money(i.unit_price)}"
+                f" = {_money(i.amount)}{off} | {taxes}"
+            )
+        rate = f" (exchange rate {self.exchange_rate:g})" if self.exchange_rate else ""
+        lines += [
+            f"Subtotal {_money(self.subtotal)}"
+            + (f" | Discount -{_money(self.discount)}" if self.discount else "")
+            + f" | Taxes transferred {_money(self.transferred_taxes)}"
+            + (f" | Withheld -{_money(self.withheld_taxes)}" if self.withheld_taxes else ""),
+            f"TOTAL {_money(self.total)} {self.currency}{rate}",
+            f"Use: {self.use or '-'} | Method: {self.payment_method or '-'} | Form: {self.payment_form or '-'}",
+        ]
+        if self.warnings:
+            lines += ["Warnings:", *(f"- {w}" for w in self.warnings)]
+        create = "create_income_invoice" if self.invoice_type == "I" else "create_egress_invoice"
+        lines.append(
+            f"After the user approves: {create} with the same arguments and preview_token={self.preview_token}"
+        )
+        return "\n".join(lines)

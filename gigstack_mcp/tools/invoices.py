@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 import httpx
 
+from .. import catalogs, cfdi_math
 from ..client import NotFoundError
 from ..context import Api
 from ..guards import wiring
+from ..guards.confirm import ConfirmationError, check_token, issue_token
 from ..models.invoices import (
     MOTIVES,
     CancelInvoiceParams,
     CreateInvoiceParams,
     FilesParams,
     Invoice,
+    InvoiceFields,
     InvoiceFiles,
     InvoicePage,
+    InvoicePreview,
     IssuedInvoice,
     ListInvoicesParams,
+    PreviewInvoiceParams,
     UuidParams,
 )
-from ..registry import Toolset
+from ..registry import GuardViolation, Toolset
 
 invoices = Toolset("invoices", "Income/egress CFDI 4.0: find, read, issue, files, cancel.")
 
@@ -64,10 +72,110 @@ async def _guard_egress(api: Api, p: CreateInvoiceParams) -> list[str]:
     return await _guard_invoice(api, p, "E")
 
 
-async def _guard_invoice(api: Api, p: CreateInvoiceParams, invoice_type: str) -> list[str]:
+async def _guard_invoice(api: Api, p: InvoiceFields, invoice_type: str) -> list[str]:
+    if isinstance(p, CreateInvoiceParams):
+        _check_preview(api, p, invoice_type)
     body = p.body()
     receiver = await wiring.receiver(api, body.get("client"))
     return wiring.rules("check_invoice", body, invoice_type, receiver, await wiring.issuer(api))
+
+
+# -- preview before stamping --------------------------------------------------------------------------
+
+
+def _preview_args(api: Api, p: InvoiceFields, invoice_type: str) -> tuple[str, dict[str, Any]]:
+    """What a preview token binds: the invoice type, the team and the exact body (canonical JSON of the
+    validated arguments, so 2 and 2.0 are the same; the idempotency key is not part of the invoice)."""
+    body = {k: v for k, v in p.body().items() if k != "idempotency_key"}
+    return f"preview_invoice:{invoice_type}", {"team": api.team, "body": body}
+
+
+def _check_preview(api: Api, p: CreateInvoiceParams, invoice_type: str) -> None:
+    """With require_preview, a create needs the token of a preview of exactly this payload; without
+    it, a token given is still checked. Raises GuardViolation: nothing is sent."""
+    if not p.preview_token:
+        if api.state.settings.require_preview:
+            raise GuardViolation(
+                "this server requires a preview before stamping: call preview_invoice with the same "
+                "arguments, show the breakdown to the user, then call again with its preview_token"
+            )
+        return
+    operation, args = _preview_args(api, p, invoice_type)
+    try:
+        check_token(api.state.confirm_secret, p.preview_token, operation, args)
+    except ConfirmationError as exc:
+        why = str(exc).replace("confirmation_token", "preview_token")
+        raise GuardViolation(
+            f"{why}; call preview_invoice again with exactly these arguments and show the user the new "
+            "breakdown"
+        ) from None
+
+
+def _idempotency_key(p: CreateInvoiceParams) -> str | None:
+    """The caller's key, else one derived from the preview token: a retried create of a previewed
+    invoice never stamps twice."""
+    if p.idempotency_key or not p.preview_token:
+        return p.idempotency_key
+    return "pv-" + hashlib.sha256(p.preview_token.encode()).hexdigest()[:40]
+
+
+def _described(slug: str, code: str | None) -> str | None:
+    row = catalogs.entry(slug, code) if code else None
+    return f"{code} {row['description'].rstrip('.')}" if row else code
+
+
+async def _services(api: Api, items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The services the items reference by id (an unknown id is a 404 tool error)."""
+    client, found = await api.gigstack(), {}
+    for sid in dict.fromkeys(i["id"] for i in items if i.get("id")):
+        envelope = await client.get(f"/services/{sid}", team=api.team)
+        found[sid] = (envelope.get("data") if isinstance(envelope, dict) else None) or {"id": sid}
+    return found
+
+
+@invoices.read("Preview an invoice (nothing stamped)")
+async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
+    """Check an invoice (type I, or E for a nota de crédito) against the SAT rules and compute subtotal,
+    taxes and total without stamping. Show the breakdown to the user; after their yes, create it with
+    the same arguments plus preview_token."""
+    warnings = await _guard_invoice(api, p, p.invoice_type)
+    body = p.body()
+    receiver = await wiring.receiver(api, body["client"]) or {}
+    services = await _services(api, body["items"])
+    items = []
+    for n, raw in enumerate(body["items"]):
+        item = cfdi_math.inherit(services.get(raw.get("id") or ""), raw)
+        if not item.get("description"):
+            raise GuardViolation(f"items.{n}.description is required (or reference a service by id)")
+        try:
+            items.append(cfdi_math.price_item(item, f"items.{n}"))
+        except cfdi_math.MathError as exc:
+            raise GuardViolation(str(exc)) from None
+    method = body.get("payment_method") or "PUE"
+    form = body.get("payment_form") or ("99" if method == "PPD" else None)
+    operation, args = _preview_args(api, p, p.invoice_type)
+    token, expires = issue_token(api.state.confirm_secret, operation, args, api.state.settings.confirm_ttl)
+    return InvoicePreview.model_validate(
+        {
+            "invoice_type": p.invoice_type,
+            "receiver": {
+                "legal_name": receiver.get("legal_name") or receiver.get("name"),
+                "tax_id": receiver.get("tax_id"),
+                "tax_system": _described("regimen-fiscal", receiver.get("tax_system")),
+                "zip": (receiver.get("address") or {}).get("zip"),
+            },
+            "items": items,
+            **cfdi_math.totals(items),
+            "currency": body.get("currency") or "MXN",
+            "exchange_rate": body.get("exchange_rate"),
+            "use": _described("uso-cfdi", body.get("use") or receiver.get("use") or "G03"),
+            "payment_method": _described("metodo-pago", method),
+            "payment_form": _described("forma-pago", form),
+            "warnings": warnings or None,
+            "preview_token": token,
+            "expires_at": expires,
+        }
+    )
 
 
 @invoices.write("Issue an income invoice", guard=_guard_income)
@@ -75,7 +183,9 @@ async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoi
     """Stamp an income CFDI (factura): a legal document, so confirm client, items, taxes, use and payment
     method/form with the user first. PPD = paid later (payment_form 99); a replacement relates the old
     UUID with relationship 04."""
-    return await api.post("/invoices/income", IssuedInvoice, json=p.body(), idempotency_key=p.idempotency_key)
+    return await api.post(
+        "/invoices/income", IssuedInvoice, json=p.body(), idempotency_key=_idempotency_key(p)
+    )
 
 
 @invoices.read("List or find egress invoices")
@@ -94,7 +204,9 @@ async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
 async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp a nota de crédito (refund, discount, return) for an income invoice: related_documents
     relationship 01 to its UUID, use G02. Confirm the amounts with the user first."""
-    return await api.post("/invoices/egress", IssuedInvoice, json=p.body(), idempotency_key=p.idempotency_key)
+    return await api.post(
+        "/invoices/egress", IssuedInvoice, json=p.body(), idempotency_key=_idempotency_key(p)
+    )
 
 
 async def _download(url: str) -> tuple[bytes, bool]:
