@@ -208,3 +208,31 @@ async def test_require_preview_refuses_an_expired_token(sandbox):
         )
         assert "expired" in text and "Not sent to gigstack" in text
     assert posts(sandbox) == []
+
+
+def test_cfdi_math_is_pure_and_names_the_field():
+    from gigstack_mcp import cfdi_math
+
+    ieps = {"type": "IEPS", "factor": "Cuota", "rate": 0.5}
+    priced = cfdi_math.price_item(
+        {"unit_price": 10.5, "quantity": 4, "taxes": [{**ieps, "inclusive": True}]}, "i"
+    )
+    assert (priced["unit_price"], priced["amount"], priced["taxes"][0]["amount"]) == (10.0, 40.0, 2.0)
+    assert cfdi_math.money(2.675) == 2.68 and cfdi_math.money(-0.005) == -0.01  # half up, away from zero
+    totals = cfdi_math.totals([priced, cfdi_math.price_item({"unit_price": 100, "taxes": [IVA16]}, "j")])
+    assert totals == {
+        "subtotal": 140.0,
+        "discount": 0.0,
+        "transferred_taxes": 18.0,
+        "withheld_taxes": 0.0,
+        "taxes": 18.0,
+        "total": 158.0,
+    }
+    for bad, field in [
+        ({"unit_price": 0}, "items.0.unit_price"),
+        ({"unit_price": 10, "discount": 11}, "items.0.discount"),
+        ({"unit_price": 10, "taxes": [{"type": "IVA", "factor": "Exento", "withholding": True}]}, "items.0"),
+        ({"unit_price": 10, "taxes": [{"type": "IVA"}]}, "items.0.taxes.0.rate"),
+    ]:
+        with pytest.raises(cfdi_math.MathError, match=field.replace(".", r"\.")):
+            cfdi_math.price_item(bad, "items.0")
