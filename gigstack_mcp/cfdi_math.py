@@ -13,7 +13,7 @@ Bad input raises `MathError` (a ValueError) whose message names the field, e.g. 
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 CENT = Decimal("0.01")
@@ -83,6 +83,13 @@ def norm_tax(tax: dict[str, Any], where: str) -> dict[str, Any]:
 def price_item(item: dict[str, Any], where: str) -> dict[str, Any]:
     """`item` (service fields already inherited) with quantity, net unit_price, amount, discount,
     computed taxes (each with base, and amount unless Exento) and taxability (02 with taxes, else 01)."""
+    try:
+        return _price_item(item, where)
+    except InvalidOperation:  # beyond Decimal's 28 digits (e.g. quantity 1e308), or NaN/Infinity
+        raise MathError(f"{where}: quantity, unit_price, discount or a tax rate is out of range") from None
+
+
+def _price_item(item: dict[str, Any], where: str) -> dict[str, Any]:
     if item.get("unit_price") is None:
         raise MathError(f"{where}.unit_price is required (or reference a service by id)")
     qty, price = dec(item.get("quantity", 1)), dec(item["unit_price"])

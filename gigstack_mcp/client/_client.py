@@ -6,6 +6,7 @@ import datetime as dt
 import email.utils
 import json as jsonlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -32,6 +33,11 @@ BODY_IDEMPOTENCY_PATHS = frozenset(
     {"/payments/register", "/payments/request", "/invoices/income", "/invoices/egress", "/receipts"}
 )
 MAX_RETRY_AFTER = 60.0
+# Paths are built from ids the caller gave (f"/clients/{id}"). One that would not address exactly that
+# object is never sent: a "." or ".." segment (normalized away: "../services" leaves /clients), "?" or
+# "#" (would cut the id short), "%" (decoded by the server into the above), "\\", spaces or control
+# characters.
+_UNSAFE_PATH = re.compile(r"[?#%\\\x00-\x20\x7f]|(?:^|/)\.{1,2}(?:/|$)")
 
 
 def new_idempotency_key() -> str:
@@ -136,6 +142,14 @@ class GigstackClient:
         """One logical call. GET/PUT/DELETE are retried; a POST is retried because it always carries an
         idempotency key (made here once and reused on every attempt, or the caller's own)."""
         method = method.upper()
+        if _UNSAFE_PATH.search(path):
+            raise GigstackError(
+                f"Not sent: {method} {path[:120]!r} would not address one gigstack object (an id "
+                "contains ?, #, %, \\, a space or control character, or is . or ..). Use the id exactly "
+                "as a list/get tool returned it",
+                method=method,
+                path=path,
+            )
         params = {k: v for k, v in (query or {}).items() if v is not None}
         team = team or self.team
         if team:
@@ -146,7 +160,15 @@ class GigstackClient:
             headers["Idempotency-Key"] = idempotency_key
             if path in BODY_IDEMPOTENCY_PATHS and isinstance(json, dict):
                 json = {**json, "idempotency_key": json.get("idempotency_key") or idempotency_key}
-        content = None if json is None else jsonlib.dumps(json, ensure_ascii=False).encode()
+        try:
+            content = None if json is None else jsonlib.dumps(json, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800") has no UTF-8 form
+            raise GigstackError(
+                "Not sent: the arguments contain text that is not valid Unicode (a lone surrogate); "
+                "remove it",
+                method=method,
+                path=path,
+            ) from None
         if content is not None:
             headers["Content-Type"] = "application/json"
 
@@ -195,6 +217,15 @@ class GigstackClient:
         start = time.perf_counter()
         try:
             response = await self._http.request(method, path, params=params, headers=headers, content=content)
+        except (httpx.InvalidURL, UnicodeEncodeError) as exc:  # an argument too long, or not Unicode
+            why = "not valid Unicode" if isinstance(exc, UnicodeEncodeError) else str(exc)
+            shown = ascii(path[:60])
+            raise GigstackError(
+                f"Not sent: the URL for {method} {shown} is invalid ({why}); shorten or correct the "
+                "arguments",
+                method=method,
+                path=path,
+            ) from None
         except httpx.TimeoutException:
             log.warning("gigstack %s %s timed out (attempt %d)", method, path, attempt)
             raise _Retryable(

@@ -38,6 +38,7 @@ async def _cached(api: Api, key: str, path: str, *, missing_ok: bool) -> dict[st
     try:
         envelope = await (await api.gigstack()).get(path, team=api.team)
         data = envelope.get("data") if isinstance(envelope, dict) else None
+        data = data if isinstance(data, dict) else None  # one object, never a list someone's id led to
     except NotFoundError:
         if not missing_ok:
             raise
