@@ -81,6 +81,28 @@ def _error_body(status: int) -> bytes:
     ).encode()
 
 
+async def _buffered(receive: Any) -> Any:
+    """Read the whole request body now; the app then receives it as one message (later messages, such
+    as the client's disconnect, come from the connection as usual)."""
+    body, more = b"", True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class FaultMiddleware:
     """Applies a matching rule to requests under /v2."""
 
@@ -94,7 +116,8 @@ class FaultMiddleware:
         rule = self.injector.take(scope["method"], path[3:])
         if rule is None:
             return await self.app(scope, receive, send)
-        if rule.delay:
+        if rule.delay:  # the request arrives in full, then the server is slow (and may still commit)
+            receive = await _buffered(receive)
             await anyio.sleep(rule.delay)
         if rule.kind == "latency":
             return await self.app(scope, receive, send)
