@@ -68,11 +68,21 @@ class ToolSpec:
 
     @property
     def annotations(self) -> ToolAnnotations:
-        return ToolAnnotations(  # no title here: the tool's own title says it once
-            read_only_hint=self.kind is Kind.READ,
+        """Only the hints that differ from the MCP defaults (readOnly false, destructive true, idempotent
+        false, openWorld true), plus destructiveHint: true on destructive tools, said explicitly:
+        reads {readOnlyHint}, writes {destructiveHint: false[, idempotentHint]}, destructive tools
+        {destructiveHint: true[, idempotentHint]}, catalogs also {openWorldHint: false} (local data).
+        The spec gives destructiveHint and idempotentHint a meaning only when readOnlyHint is false, so
+        a read carries neither. No title: the tool's own title says it once. Every hint is paid for in
+        every chat."""
+        if self.kind is Kind.READ:
+            return ToolAnnotations(
+                read_only_hint=True, open_world_hint=False if self.toolset == "catalogs" else None
+            )
+        return ToolAnnotations(
             destructive_hint=self.kind is Kind.DESTRUCTIVE,
-            idempotent_hint=self.idempotent,
-            open_world_hint=self.toolset != "catalogs",
+            idempotent_hint=True if self.idempotent else None,
+            open_world_hint=False if self.toolset == "catalogs" else None,
         )
 
 
@@ -227,6 +237,7 @@ def render_text(result: BaseModel) -> str:
 
 def _cap(result: BaseModel, limit: int) -> tuple[BaseModel, str]:
     text = render_text(result)
+
     def size(r: BaseModel, t: str) -> int:
         return len(t) + len(json.dumps(r.model_dump(mode="json", exclude_none=True), ensure_ascii=False))
 

@@ -161,7 +161,8 @@ def _codes(result: dict) -> list[tuple[str, str]]:
 async def test_lookup_tool_shape(mcp):
     tool = next(t for t in (await mcp.list_tools()).tools if t.name == "lookup_catalog")
     assert tool.annotations.read_only_hint is True and tool.annotations.open_world_hint is False
-    assert tool.annotations.destructive_hint is False and tool.annotations.idempotent_hint is True
+    # destructiveHint/idempotentHint mean nothing next to readOnlyHint (spec), so they are not sent
+    assert tool.annotations.destructive_hint is None and tool.annotations.idempotent_hint is None
     schema = tool.input_schema
     assert "anyOf" not in schema and "oneOf" not in schema
     assert set(schema["properties"]) == {"catalog", "code", "query", "regimen", "persona", "team"}

@@ -1,6 +1,7 @@
-"""Checks over every registered tool, as `tools/list` sends it: titles, short descriptions, explicit
-annotations, object output schemas, confirmation on destructive tools, flat input schemas with `team`,
-the context budget, tool selection, and the start-up tool cache serving the same list."""
+"""Checks over every registered tool, as `tools/list` sends it: titles, short descriptions, annotations
+(only what differs from the MCP defaults, effective values matching the tool's kind), object output
+schemas, confirmation on destructive tools, flat input schemas with `team`, the context budget, tool
+selection, and the start-up tool cache serving the same list."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from mcp import Client
 
 from gigstack_mcp import toolinfo
 from gigstack_mcp.cli import build_parser, main, settings_from
-from gigstack_mcp.registry import DEFAULT_TOOLSETS, ConfigError, all_toolsets, select
+from gigstack_mcp.registry import DEFAULT_TOOLSETS, ConfigError, Kind, all_toolsets, select
 from gigstack_mcp.server import build_server
 from gigstack_mcp.settings import Settings
 
@@ -25,7 +26,13 @@ from .conftest import API_KEY, call_ok
 ROOT = Path(__file__).parent.parent
 DESTRUCTIVE_PREFIXES = ("cancel_", "delete_", "remove_", "refund_", "reset_")
 READ_PREFIXES = ("list_", "get_", "lookup_")
-HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+# The MCP spec's defaults for a tool's hints (what a client assumes when a hint is not sent).
+SPEC_DEFAULTS = {
+    "readOnlyHint": False,
+    "destructiveHint": True,
+    "idempotentHint": False,
+    "openWorldHint": True,
+}
 BUDGET_ALL, BUDGET_DEFAULT, MAX_DEFAULT_TOOLS = 48_000, 24_000, 40
 
 FIFTY = [
@@ -94,6 +101,16 @@ def listed(**settings) -> tuple[dict, ...]:
     return anyio.run(go)
 
 
+def effective(tool: dict) -> dict[str, bool]:
+    """The hints a client applies: the spec's defaults under what the tool sends. destructiveHint and
+    idempotentHint mean something only when readOnlyHint is false (spec): a read-only tool destroys
+    nothing and changes nothing, however often it is called."""
+    hints = {**SPEC_DEFAULTS, **tool.get("annotations", {})}
+    if hints["readOnlyHint"]:
+        hints.update(destructiveHint=False, idempotentHint=True)
+    return hints
+
+
 def names(tools) -> list[str]:
     return [t["name"] for t in tools]
 
@@ -121,11 +138,29 @@ def test_title_and_short_description(tool):
     assert len(description) <= 400, f"description is {len(description)} chars (max 400)"
 
 
-def test_annotations_are_explicit(tool):
-    annotations = tool.get("annotations", {})
-    missing = [h for h in HINTS if not isinstance(annotations.get(h), bool)]
-    assert not missing, f"annotations not set explicitly: {missing}"
-    assert not (annotations["readOnlyHint"] and annotations["destructiveHint"])
+SPECS = {s.name: s for s in select("all")}
+
+
+def test_annotations_match_the_tool_kind(tool):
+    """Sent: only the hints that differ from the spec's defaults, plus destructiveHint: true on every
+    destructive tool (said, not left to the default). Effective: what the tool's kind and flags say."""
+    sent = tool.get("annotations", {})
+    assert set(sent) <= set(SPEC_DEFAULTS) and all(isinstance(v, bool) for v in sent.values())
+    spec = SPECS[tool["name"]]
+    destructive = spec.kind is Kind.DESTRUCTIVE
+    redundant = [
+        h for h, v in sent.items() if v == SPEC_DEFAULTS[h] and not (destructive and h == "destructiveHint")
+    ]
+    assert not redundant, f"hints that only repeat the spec's defaults: {redundant}"
+    if destructive:
+        assert sent.get("destructiveHint") is True
+    if sent.get("readOnlyHint"):  # meaningless next to readOnlyHint (spec): never sent
+        assert "destructiveHint" not in sent and "idempotentHint" not in sent
+    hints = effective(tool)
+    assert hints["readOnlyHint"] is (spec.kind is Kind.READ)
+    assert hints["destructiveHint"] is destructive
+    assert hints["idempotentHint"] is spec.idempotent
+    assert hints["openWorldHint"] is (spec.toolset != "catalogs")
 
 
 def test_output_schema_is_an_object(tool):
@@ -140,7 +175,7 @@ def test_input_schema_is_flat_and_has_team(tool):
 
 
 def test_destructive_tools_need_confirmation(tool):
-    hints = tool["annotations"]
+    hints = effective(tool)
     if tool["name"].startswith(DESTRUCTIVE_PREFIXES):
         assert hints["destructiveHint"] is True
         assert not hints["readOnlyHint"]
@@ -152,8 +187,8 @@ def test_destructive_tools_need_confirmation(tool):
 
 def test_read_tools_are_read_only(tool):
     if tool["name"].startswith(READ_PREFIXES):
-        assert tool["annotations"]["readOnlyHint"] is True
-        assert tool["annotations"]["destructiveHint"] is False
+        assert effective(tool)["readOnlyHint"] is True
+        assert effective(tool)["destructiveHint"] is False
 
 
 @pytest.mark.xfail(strict=False, reason="the fifty tools of the issue are still being written")
@@ -201,9 +236,9 @@ def test_read_only_has_no_writes():
     tools = listed(toolsets="all", read_only=True)
     assert tools
     for t in tools:
-        assert t["annotations"]["readOnlyHint"] is True, t["name"]
-        assert t["annotations"]["destructiveHint"] is False, t["name"]
-    every_read = [t["name"] for t in ALL if t["annotations"]["readOnlyHint"]]
+        assert effective(t)["readOnlyHint"] is True, t["name"]
+        assert effective(t)["destructiveHint"] is False, t["name"]
+    every_read = [t["name"] for t in ALL if effective(t)["readOnlyHint"]]
     assert names(tools) == every_read
 
 
@@ -223,7 +258,7 @@ def test_selection_reaches_the_server_from_the_command_line():
     args = build_parser().parse_args(["--toolsets", "clients", "--tools", "lookup_catalog", "--read-only"])
     tools = listed(**settings_from(args).model_dump(include={"toolsets", "tools", "read_only"}))
     assert names(tools) == [s.name for s in select("clients", "lookup_catalog", read_only=True)]
-    assert all(t["annotations"]["readOnlyHint"] for t in tools)
+    assert all(effective(t)["readOnlyHint"] for t in tools)
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 # `team` is on every tool; the server instructions describe it once (a description here would be
 # repeated fifty times in every chat).
 Team = Annotated[str | None, Field()]
-Limit = Annotated[int, Field(ge=1, le=100)]
-Cursor = Annotated[str | None, Field(description="`next` of the previous page.")]
+# Advertised as a plain integer: a model asks for a page of 10-50; above 100 the params model refuses it
+# with "limit: less than or equal to 100", nothing is sent, and the next call fits.
+Limit = Annotated[int, Field(ge=1, le=100), WithJsonSchema({"type": "integer"})]
+# Advertised as a plain object: a model sends string values anyway, and a number is refused with an
+# error naming the key (the values are still validated as strings).
+Metadata = Annotated[dict[str, str], WithJsonSchema({"type": "object"})]
+Cursor = Annotated[str | None, Field()]  # the result's text says "call again with next=…"
+
+
+def shape(description: str) -> Any:
+    """`__get_pydantic_json_schema__ = shape("{a, b: [{c}]}")` in a nested input model: tools advertise
+    it as one object with a short description of its fields instead of its full JSON Schema, which
+    the create tools would repeat in every chat (~1,600 characters each). Validation is unchanged:
+    pydantic still checks every field and constraint of the model server-side, and refuses unknown
+    keys with an error naming them."""
+
+    def schema(cls: type, core_schema: Any, handler: Any) -> dict[str, Any]:
+        return {"type": "object", "description": description}
+
+    return classmethod(schema)
+
+
+def text(description: str = "", kind: str = "string") -> WithJsonSchema:
+    """Advertise a scalar as its type plus a short description (with an example) instead of a long
+    pattern; the pattern in the same `Annotated` still validates server-side."""
+    return WithJsonSchema({"type": kind, "description": description} if description else {"type": kind})
 
 
 class ToolParams(BaseModel):
@@ -37,7 +61,7 @@ class ToolParams(BaseModel):
 class ListParams(ToolParams):
     query_fields: ClassVar[tuple[str, ...]] = ("limit", "next")
 
-    limit: Limit = 10
+    limit: Limit = Field(10, json_schema_extra=lambda s: s.pop("default"))  # 10 when omitted
     next: Cursor = None
 
 

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, WithJsonSchema
 
-from ._base import ListParams, Out, Page, ToolParams
+from ._base import ListParams, Metadata, Out, Page, ToolParams, shape, text
 
 RFC_PATTERN = r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$"
-Rfc = Annotated[
-    str,
-    Field(
-        pattern=RFC_PATTERN,
-        description="RFC in capitals: 12 characters (persona moral) or 13 (física). XAXX010101000 = público en general.",
-    ),
-]
-RegimenFiscal = Annotated[
-    str,
-    Field(pattern=r"^6[0-2][0-9]$", description="Régimen fiscal code (c_RegimenFiscal), e.g. 601, 612, 626."),
-]
-UsoCFDI = Annotated[
-    str,
-    Field(pattern=r"^(G0[1-3]|I0[1-8]|D(0[1-9]|10)|S01|CP01|CN01)$", description="Uso CFDI code, e.g. G03."),
-]
-ClientId = Annotated[str, Field(min_length=1, description="Client id, e.g. client_123.")]
+# Advertised as a word and an example, not as the long patterns they validate with (the patterns
+# still check every value server-side; the guard rails explain a bad RFC, régimen or uso by rule ID).
+Rfc = Annotated[str, Field(pattern=RFC_PATTERN), text("RFC")]
+RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("regimen fiscal, e.g. 612")]
+UsoCFDI = Annotated[str, Field(pattern=r"^(G0[1-3]|I0[1-8]|D(0[1-9]|10)|S01|CP01|CN01)$"), text()]
+ClientId = Annotated[str, Field(min_length=1)]
 
 
 class Address(Out):
@@ -67,30 +57,36 @@ class ClientPage(Page[Client]):
     pass
 
 
+FISCAL_ADDRESS = WithJsonSchema(
+    {
+        "type": "object",
+        "description": "{zip, street, exterior, interior, neighborhood, municipality, city, state, country}",
+    }
+)
+
+
 class ClientFields(ToolParams):
-    name: str | None = Field(None, max_length=300, description="Display name.")
-    legal_name: str | None = Field(
-        None, max_length=300, description="Razón social exactly as on the Constancia de Situación Fiscal."
-    )
+    name: str | None = Field(None, max_length=300)
+    legal_name: str | None = Field(None, max_length=300)  # as on the constancia (create_client says so)
     tax_id: Rfc | None = None
     tax_system: RegimenFiscal | None = None
-    use: UsoCFDI | None = Field(None, description="Default uso CFDI for this client's invoices.")
+    use: UsoCFDI | None = None
     email: EmailStr | None = None
     phone: str | None = None
-    address: Address | None = Field(None, description="Fiscal address; zip is required for CFDI 4.0.")
-    metadata: dict[str, str] | None = Field(None, description="Your own key/values (e.g. CRM id).")
+    address: Annotated[Address, FISCAL_ADDRESS] | None = None
+    metadata: Metadata | None = None
 
 
 class ClientSearchSpec(Out):
+    __get_pydantic_json_schema__ = shape("{on_key: tax_id|email, on_value, update}")
+
     on_key: Literal["email", "tax_id"]
     on_value: str
-    update: bool | None = Field(None, description="Update the found client with these fields.")
+    update: bool | None = None
 
 
 class CreateClientParams(ClientFields):
-    search: ClientSearchSpec | None = Field(
-        None, description="Upsert: reuse the client with this email/RFC if it exists."
-    )
+    search: ClientSearchSpec | None = None
 
 
 class ClientIdParams(ToolParams):
@@ -105,16 +101,14 @@ class UpdateClientParams(ClientFields):
 
 class ListClientsParams(ListParams):
     query_fields: ClassVar[tuple[str, ...]] = ("limit", "next", "sort", "order_by")
-    query_text: str | None = Field(
-        None, alias="query", description="Find by name, legal name, RFC or email (case-insensitive)."
-    )
+    query_text: str | None = Field(None, alias="query")  # name, RFC or email (the docstring says it)
     sort: Literal["asc", "desc"] | None = None
     order_by: Literal["timestamp", "name"] | None = None
 
 
 class PortalTokenParams(ToolParams):
-    id: str | None = Field(None, description="Client id (or give email).")
-    email: EmailStr | None = Field(None, description="Client email (or give id).")
+    id: str | None = None
+    email: EmailStr | None = None
 
 
 class FiscalValidation(Out):

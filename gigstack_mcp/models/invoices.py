@@ -9,16 +9,17 @@ from typing import Annotated, Any, ClassVar, Literal
 from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
 from pydantic import EmailStr, Field, PrivateAttr
 
-from ._base import ListParams, Out, Page, ToolParams
+from ._base import ListParams, Out, Page, ToolParams, shape, text
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
 from .services import Tax as Tax
 
-Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{36}$")]  # a CFDI folio fiscal (short pattern: context)
-Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$", description="Uso CFDI, e.g. G03")]
+# Advertised without their patterns (the name or the example says it; the patterns still validate):
+Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{36}$"), text()]  # a CFDI folio fiscal
+Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$"), text("uso CFDI, e.g. G03")]
 Rfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$")]
 RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$")]
 # c_FormaPago (gigstack-api.md §4.4): 01-06, 08, 12-15, 17, 23-31, 99
-PaymentForm = Annotated[str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$")]
+PaymentForm = Annotated[str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$"), text()]
 Motive = Literal["01", "02", "03", "04"]
 MOTIVES = {
     "01": "issued with errors, replaced by another CFDI",
@@ -32,8 +33,14 @@ MEXICO = timezone(timedelta(hours=-6))  # America/Mexico_City, no DST since 2022
 # -- inputs ---------------------------------------------------------------------------------------
 
 
+# The nested inputs every create tool shares are advertised as one line each (models/_base.shape).
 class Item(Strict):
-    id: str | None = Field(None, description="Service id (inherits its fields)")
+    __get_pydantic_json_schema__ = shape(
+        "{id: service id, quantity} or {description, quantity, unit_price, product_key, unit_key, taxes: "
+        "[{type: IVA, rate: 0.16, factor, withholding, inclusive}], taxability, discount}"
+    )
+
+    id: str | None = None  # a service's id: its fields are the defaults
     description: str | None = None
     quantity: float | None = Field(None, gt=0)
     unit_price: Price | None = None
@@ -54,7 +61,11 @@ class ClientSearch(Strict):
 
 
 class InvoiceClient(Strict):
-    id: str | None = Field(None, description="Or the fields to create one")
+    __get_pydantic_json_schema__ = shape(
+        "{id} or {legal_name, tax_id, tax_system, address: {zip}, email, search: {on_key, on_value}}"
+    )
+
+    id: str | None = None  # or the fields to create one
     legal_name: str | None = None
     tax_id: Rfc | None = None
     tax_system: RegimenFiscal | None = None
@@ -64,15 +75,17 @@ class InvoiceClient(Strict):
 
 
 class GlobalInfo(Strict):
+    __get_pydantic_json_schema__ = shape("{periodicity, months, year}")  # catalogs periodicidad, meses
+
     periodicity: Literal["01", "02", "03", "04", "05"]
     months: str = Field(pattern=r"^(0[1-9]|1[0-8])$")
     year: int
 
 
 class RelatedDocuments(Strict):
-    relationship: Literal["01", "02", "03", "04", "05", "06", "07"] = Field(
-        description="01 nota de crédito, 04 sustitución, 07 anticipo."
-    )
+    __get_pydantic_json_schema__ = shape("{relationship (tipo-relacion), documents: [uuid]}")
+
+    relationship: Literal["01", "02", "03", "04", "05", "06", "07"]
     documents: list[Uuid] = Field(min_length=1)
 
 
@@ -80,9 +93,9 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
     client: InvoiceClient
     items: list[Item] = Field(min_length=1)
     use: Use | None = None
-    payment_form: PaymentForm | None = Field(None, description="e.g. 03 transferencia")
-    payment_method: Literal["PUE", "PPD"] | None = Field(None, description="Default PUE.")
-    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    payment_form: PaymentForm | None = None  # c_FormaPago, e.g. 03 (lookup_catalog forma-pago)
+    payment_method: Literal["PUE", "PPD"] | None = None  # default PUE
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$"), text()] | None = None
     exchange_rate: float | None = Field(None, gt=0)
     global_: GlobalInfo | None = Field(None, alias="global")
     related_documents: list[RelatedDocuments] | None = None
@@ -98,18 +111,15 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
 class CreateInvoiceParams(InvoiceFields):
     local_fields: ClassVar[tuple[str, ...]] = ("preview_token",)
 
-    idempotency_key: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9._:-]{8,128}$", description="Same key = same invoice"
-    )
-    preview_token: str | None = Field(
-        None, description="From preview_invoice of these exact arguments; required if the server says so."
-    )
+    # same key, same invoice; the pattern (8-128 of [A-Za-z0-9._:-]) still validates
+    idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$"), text()] | None = None
+    preview_token: str | None = Field(None, description="From preview_invoice")
 
 
 class PreviewInvoiceParams(InvoiceFields):
     local_fields: ClassVar[tuple[str, ...]] = ("invoice_type",)
 
-    invoice_type: Literal["I", "E"] = Field("I", description="E = nota de crédito")
+    invoice_type: Literal["I", "E"] = Field("I", description="E = credit note")
 
 
 class UuidParams(ToolParams):
@@ -149,13 +159,14 @@ class FilesParams(UuidParams):
     query_fields: ClassVar[tuple[str, ...]] = ("file_type",)
     local_fields: ClassVar[tuple[str, ...]] = ("include_content",)
 
-    file_type: Literal["pdf", "xml"] | None = Field(None, description="Omit for both.")
-    include_content: bool = Field(False, description="Also return the XML text and the PDF.")
+    file_type: Literal["pdf", "xml"] | None = None  # both when omitted
+    # also the XML text and the PDF (the docstring says it; false when omitted, as any flag)
+    include_content: bool = Field(False, json_schema_extra=lambda s: s.pop("default"))
 
 
 class CancelInvoiceParams(UuidParams):
     motive: Motive = Field(
-        description="01 replaced (give substitution_uuid), 02 errors, 03 did not happen, 04 in a global."
+        description="01 replaced (with substitution_uuid), 02 errors, 03 not done, 04 in a global"
     )
     substitution_uuid: Uuid | None = None
 

@@ -8,25 +8,18 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import EmailStr, Field
 
-from ._base import ListParams, Out, Page, ToolParams
+from ._base import ListParams, Metadata, Out, Page, ToolParams, shape, text
 from .invoices import MEXICO, InvoiceClient, InvoiceParty, Item, PaymentForm
 from .services import Strict
 
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="Default MXN.")]
-ExchangeRate = Annotated[float, Field(gt=0, description="Required if currency is not MXN.")]
-IdempotencyKey = Annotated[
-    str,
-    Field(
-        pattern=r"^[A-Za-z0-9._:-]{8,128}$",
-        description="Same key, same result (e.g. bank tx id).",
-    ),
-]
-PaymentId = Annotated[str, Field(min_length=1, description="payment_…")]
-Form = Annotated[
-    PaymentForm, Field(description="c_FormaPago: 01 efectivo, 03 transferencia, 04 crédito, 28 débito.")
-]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), text()]  # default MXN
+ExchangeRate = Annotated[float, Field(gt=0)]
+# The key's pattern (8-128 of [A-Za-z0-9._:-]) still validates; a bank transaction id fits it.
+IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$"), text()]
+PaymentId = Annotated[str, Field(min_length=1)]
+Form = Annotated[PaymentForm, Field(description="e.g. 03 transfer")]
 Items = Annotated[list[Item], Field(min_length=1)]
-Client = Annotated[InvoiceClient, Field(description="{id}, or the client's fiscal data.")]
+Client = InvoiceClient  # {id}, or the client's fiscal data (its advertised shape says so)
 PaymentStatus = Literal[
     "pending", "requires_payment_method", "processing", "succeeded", "failed", "cancelled", "refunded"
 ]
@@ -34,6 +27,8 @@ Automation = Literal["pue_invoice", "ppd_invoice_and_complement", "receipt", "no
 
 
 class InvoiceConfig(Strict):
+    __get_pydantic_json_schema__ = shape("{serie, folio}")
+
     serie: str | None = Field(None, max_length=25)
     folio: int | None = Field(None, ge=1)
 
@@ -58,14 +53,13 @@ class _NewPayment(ToolParams):
     items: Items
     currency: Currency | None = None
     exchange_rate: ExchangeRate | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
 
 
 class RequestPaymentParams(_NewPayment):
-    automation_type: Automation | None = Field(None, description="What happens once paid; default none.")
-    allowed_payment_methods: list[Literal["card", "bank", "spei", "oxxo", "stripe-spei"]] | None = Field(
-        None, description="card/oxxo/stripe-spei need Stripe."
-    )
+    automation_type: Automation | None = None  # once paid; default none
+    # card, oxxo and stripe-spei need Stripe connected (gigstack says so if it is not)
+    allowed_payment_methods: list[Literal["card", "bank", "spei", "oxxo", "stripe-spei"]] | None = None
     send_email: bool | None = None
     emails: list[EmailStr] | None = None
 
@@ -73,25 +67,21 @@ class RequestPaymentParams(_NewPayment):
 class RegisterPaymentParams(_NewPayment):
     payment_form: Form
     idempotency_key: IdempotencyKey | None = None
-    automation_type: Automation | None = Field(
-        None, description="Default pue_invoice; ppd_invoice_and_complement = PPD invoice + complement."
-    )
-    invoices: list[str] | None = Field(
-        None, min_length=1, description="UUIDs of PPD invoices this pays (one complement each)."
-    )
+    automation_type: Automation | None = None  # default pue_invoice (the docstring says it)
+    invoices: list[str] | None = Field(None, min_length=1)  # uuids of the PPD invoices it pays
     invoice_config: InvoiceConfig | None = None
     send_email: bool | None = None
 
 
 class MarkPaidParams(PaymentIdParams):
     payment_form: Form
-    date: int | None = Field(None, ge=0, description="Unix seconds; default now.")
+    date: int | None = Field(None, ge=0, description="unix seconds")  # default now
 
 
 class RefundPaymentParams(PaymentIdParams):
     amount: float = Field(gt=0)
     reason: str | None = Field(None, max_length=500)
-    external_processor_refund: bool | None = Field(None, description="Also refund through Stripe etc.")
+    external_processor_refund: bool | None = None  # also refund through Stripe etc.
 
 
 # -- results --------------------------------------------------------------------------------------

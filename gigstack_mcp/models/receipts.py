@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ._base import ListParams, Out, Page, ToolParams
+from ._base import ListParams, Metadata, Out, Page, ToolParams, shape
 from .clients import RegimenFiscal, Rfc
 from .invoices import MEXICO, InvoiceParty
 from .payments import Client, Currency, ExchangeRate, Form, IdempotencyKey, InvoiceConfig, Items
@@ -26,7 +26,7 @@ class ListReceiptsParams(ListParams):
 
 class ReceiptIdParams(ToolParams):
     path_fields: ClassVar[tuple[str, ...]] = ("id",)
-    id: str = Field(min_length=1, description="receipt_…")
+    id: str = Field(min_length=1)
 
 
 class CreateReceiptParams(ToolParams):
@@ -34,16 +34,18 @@ class CreateReceiptParams(ToolParams):
     items: Items
     payment_form: Form | None = None
     periodicity: Literal["day", "week", "two_weeks", "month", "two_months"] | None = Field(
-        None, description="Self-invoice window; default month."
+        None, description="self-invoice window"
     )
     currency: Currency | None = None
     exchange_rate: ExchangeRate | None = None
     invoice_config: InvoiceConfig | None = None
     idempotency_key: IdempotencyKey | None = None
-    metadata: dict[str, str] | None = None
+    metadata: Metadata | None = None
 
 
 class FiscalInformation(Strict):
+    __get_pydantic_json_schema__ = shape("{legal_name, tax_id, tax_system, zip}")
+
     legal_name: str | None = Field(None, max_length=300)
     tax_id: Rfc | None = None
     tax_system: RegimenFiscal | None = None
@@ -52,8 +54,8 @@ class FiscalInformation(Strict):
 
 class StampReceiptParams(ReceiptIdParams):
     stamp_to: Literal["client", "general_public_national", "general_public_foreign"]
-    fiscal_information: FiscalInformation | None = Field(None, description="stamp_to client: overrides.")
-    date: int | None = Field(None, ge=0, description="Unix ms, within 72 h.")
+    fiscal_information: FiscalInformation | None = None
+    date: int | None = Field(None, ge=0, description="unix ms, within 72 h")
 
 
 class Receipt(Out):

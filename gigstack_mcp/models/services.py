@@ -6,13 +6,13 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._base import ListParams, Out, Page, ToolParams
+from ._base import ListParams, Out, Page, ToolParams, shape, text
 
 ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$")]
-UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$", description="e.g. E48")]
-Taxability = Annotated[str, Field(pattern=r"^0[1-8]$")]
+UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$"), text("e.g. E48")]
+Taxability = Annotated[str, Field(pattern=r"^0[1-8]$"), text("ObjetoImp, e.g. 02")]
 Price = Annotated[float, Field(gt=0)]
-ServiceId = Annotated[str, Field(min_length=1, description="Service id, e.g. service_123.")]
+ServiceId = Annotated[str, Field(min_length=1)]
 
 
 def _no_additional(schema: dict) -> None:
@@ -27,11 +27,13 @@ class Strict(BaseModel):
 
 
 class Tax(Strict):
+    __get_pydantic_json_schema__ = shape("{type: IVA, rate: 0.16, factor, withholding, inclusive}")
+
     type: Literal["IVA", "ISR", "IEPS"]
-    rate: float | None = Field(None, ge=0, description="0.16 = 16%")
+    rate: float | None = Field(None, ge=0)
     factor: Literal["Tasa", "Cuota", "Exento"] | None = None
     withholding: bool | None = None
-    inclusive: bool | None = Field(None, description="in price")
+    inclusive: bool | None = None
 
 
 class TaxLine(Out):

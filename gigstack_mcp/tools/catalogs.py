@@ -3,7 +3,7 @@ is served as `catalog://` resources; this tool is for clients that never show re
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
@@ -11,6 +11,7 @@ from pydantic import Field
 from .. import catalogs as cat
 from ..context import Api
 from ..models import Out, Page, ToolParams
+from ..models._base import text
 from ..registry import Toolset
 
 CatalogSlug = Literal[
@@ -33,10 +34,11 @@ MAX_ENTRIES = 30
 
 class LookupCatalogParams(ToolParams):
     catalog: CatalogSlug | None = None
-    code: str | None = Field(None, description="Exact code, e.g. G03, 612, PUE.")
-    query_text: str | None = Field(None, alias="query", description="Words, accents optional.")
-    regimen: str | None = Field(None, pattern=r"^[0-9]{3}$", description="Receptor's régimen fiscal.")
-    persona: Literal["fisica", "moral"] | None = Field(None, description="13-char RFC = fisica, 12 = moral.")
+    code: str | None = None  # e.g. G03, 612, PUE
+    query_text: str | None = Field(None, alias="query")  # words
+    # the receiver's régimen, e.g. 612 (the 3-digit pattern still validates)
+    regimen: Annotated[str, Field(pattern=r"^[0-9]{3}$"), text("the receiver's, e.g. 612")] | None = None
+    persona: Literal["fisica", "moral"] | None = None  # 13-character RFC: fisica; 12: moral
 
 
 class CatalogEntry(Out):
@@ -116,10 +118,10 @@ def _for_regimen(p: LookupCatalogParams) -> tuple[list[dict[str, Any]], str]:
     return cat.usos_for_regimen(regimen["code"], p.persona), note
 
 
-@catalogs.read("Look up SAT catalog codes")
+@catalogs.read("Look up SAT codes")
 async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
-    """Look up SAT CFDI 4.0 codes (uso CFDI, régimen, formas de pago, impuestos, cancelación…) by `code`
-    or `query` words, list a `catalog` (omit: all), or get the usos a `regimen` allows. Don't guess codes."""
+    """SAT CFDI codes (uso, regimen, forma de pago, taxes...) by `code` or `query`, a whole `catalog`,
+    or the usos a `regimen` allows. Don't guess codes."""
     if not (p.catalog or p.code or p.query_text or p.regimen):
         raise _fail(f"Give `catalog`, `code`, `query` or `regimen`. Catalogs: {', '.join(cat.CATALOGS)}")
     slugs = [p.catalog] if p.catalog else list(cat.CATALOGS)

@@ -22,10 +22,10 @@ from ..registry import GuardViolation, Toolset
 clients = Toolset("clients", "Clients (receptores): find, create, update, validate fiscal data.")
 
 
-@clients.read("List or find clients")
+@clients.read("Find clients")
 async def list_clients(api: Api, p: ListClientsParams) -> ClientPage:
-    """List clients, newest first, or find them with `query` (name, RFC or email). Use this before
-    creating a client, to avoid duplicates."""
+    """List clients, newest first, or search them (`query`: name, RFC, email). Search before creating
+    one."""
     if p.query_text:
         return await api.list("/clients/search", ClientPage, p, q=p.query_text)
     return await api.list("/clients", ClientPage, p)
@@ -33,7 +33,7 @@ async def list_clients(api: Api, p: ListClientsParams) -> ClientPage:
 
 @clients.read("Get a client")
 async def get_client(api: Api, p: ClientIdParams) -> Client:
-    """Get one client's full fiscal data by id."""
+    """Get a client's fiscal data by id."""
     return await api.get(f"/clients/{p.id}", Client)
 
 
@@ -49,14 +49,14 @@ async def _guard_update(api: Api, p: UpdateClientParams) -> list[str]:
 
 @clients.write("Create a client", guard=_guard_create)
 async def create_client(api: Api, p: CreateClientParams) -> Client:
-    """Create a client. For invoicing, ask the user for RFC, legal_name (as on the Constancia de Situación
-    Fiscal), tax_system and address.zip. Search first with list_clients, or pass `search` to upsert."""
+    """Create a client. To invoice it, ask for RFC, legal_name (as on the constancia fiscal), tax_system
+    and address.zip. Search first."""
     return await api.post("/clients", Client, json=p.body())
 
 
 @clients.write("Update a client", idempotent=True, guard=_guard_update)
 async def update_client(api: Api, p: UpdateClientParams) -> Client:
-    """Change a client's fields; only the fields given are changed."""
+    """Change only the given fields of a client."""
     body = p.body()
     if not body:
         raise GuardViolation("give at least one field to change")
@@ -70,25 +70,25 @@ async def _preview_delete(api: Api, p: ClientIdParams) -> str:
 
 @clients.destructive("Delete a client", preview=_preview_delete)
 async def delete_client(api: Api, p: ClientIdParams) -> Deleted:
-    """Delete a client. Its invoices stay. Needs the user's confirmation."""
+    """Delete a client (its invoices stay)."""
     return await api.delete(f"/clients/{p.id}", Deleted)
 
 
-@clients.write("Validate a client's fiscal data", idempotent=True)
+@clients.write("Validate client fiscal data", idempotent=True)
 async def validate_client_fiscal_info(api: Api, p: ClientIdParams) -> FiscalValidation:
-    """Check a client's RFC, legal name, régimen and zip before invoicing; explains what to fix."""
+    """Check a client's RFC, name, regimen and zip before invoicing; says what to fix."""
     return await api.post(f"/clients/validate/{p.id}", FiscalValidation)
 
 
-@clients.write("Create a customer portal link")
+@clients.write("Client portal link")
 async def create_client_portal_token(api: Api, p: PortalTokenParams) -> PortalToken:
-    """Get a customer-portal link (valid ~5 days) where the client sees and downloads its invoices."""
+    """A link (valid ~5 days) where a client, by id or email, downloads its invoices."""
     if not (p.id or p.email):
         raise GuardViolation("give the client's id or email")
     return await api.post("/clients/customerportal", PortalToken, json=p.body())
 
 
-@clients.write("Stamp a client's pending receipts")
+@clients.write("Stamp pending receipts")
 async def stamp_client_pending_receipts(api: Api, p: ClientIdParams) -> PendingReceiptsResult:
-    """Turn all of a client's pending receipts into stamped invoices (partial success is possible)."""
+    """Stamp all of a client's pending receipts as invoices (some may fail)."""
     return await api.post(f"/clients/{p.id}/stamp-pending-receipts", PendingReceiptsResult)

@@ -52,15 +52,15 @@ async def _list(api: Api, path: str, p: ListInvoicesParams) -> InvoicePage:
     )
 
 
-@invoices.read("List or find income invoices")
+@invoices.read("Find income invoices")
 async def list_income_invoices(api: Api, p: ListInvoicesParams) -> InvoicePage:
-    """Find income invoices (facturas), newest first. PPD rows show the unpaid balance (saldo)."""
+    """Find income invoices, newest first; PPD rows show the unpaid balance."""
     return await _list(api, "/invoices/income", p)
 
 
 @invoices.read("Get an income invoice")
 async def get_income_invoice(api: Api, p: UuidParams) -> Invoice:
-    """Get an income invoice by UUID: items, totals, balance, file links."""
+    """Get an income invoice by UUID, with totals, balance and file links."""
     return await api.get(f"/invoices/income/{p.uuid}", Invoice)
 
 
@@ -133,11 +133,10 @@ async def _services(api: Api, items: list[dict[str, Any]]) -> dict[str, dict[str
     return found
 
 
-@invoices.read("Preview an invoice (nothing stamped)")
+@invoices.read("Preview an invoice")
 async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
-    """Check an invoice (type I, or E for a nota de crédito) against the SAT rules and compute subtotal,
-    taxes and total without stamping. Show the breakdown to the user; after their yes, create it with
-    the same arguments plus preview_token."""
+    """Check an invoice (SAT rules) and compute its totals without stamping; show them, and after the
+    user's yes create it with the same arguments plus preview_token."""
     warnings = await _guard_invoice(api, p, p.invoice_type)
     body = p.body()
     receiver = await wiring.receiver(api, body["client"]) or {}
@@ -180,30 +179,29 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
 
 @invoices.write("Issue an income invoice", guard=_guard_income)
 async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
-    """Stamp an income CFDI (factura): a legal document, so confirm client, items, taxes, use and payment
-    method/form with the user first. PPD = paid later (payment_form 99); a replacement relates the old
-    UUID with relationship 04."""
+    """Stamp an income CFDI (factura); first confirm client, items, taxes, use, payment method and form
+    with the user. PPD takes payment_form 99."""
     return await api.post(
         "/invoices/income", IssuedInvoice, json=p.body(), idempotency_key=_idempotency_key(p)
     )
 
 
-@invoices.read("List or find egress invoices")
+@invoices.read("Find egress invoices")
 async def list_egress_invoices(api: Api, p: ListInvoicesParams) -> InvoicePage:
-    """Find egress invoices (notas de crédito), newest first."""
+    """Find egress invoices (credit notes), newest first."""
     return await _list(api, "/invoices/egress", p)
 
 
 @invoices.read("Get an egress invoice")
 async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
-    """Get an egress invoice (nota de crédito) by UUID."""
+    """Get an egress invoice (credit note) by UUID."""
     return await api.get(f"/invoices/egress/{p.uuid}", Invoice)
 
 
-@invoices.write("Issue an egress invoice (credit note)", guard=_guard_egress)
+@invoices.write("Issue a credit note", guard=_guard_egress)
 async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
-    """Stamp a nota de crédito (refund, discount, return) for an income invoice: related_documents
-    relationship 01 to its UUID, use G02. Confirm the amounts with the user first."""
+    """Stamp a credit note for an income invoice: related_documents relationship 01 to its UUID, use
+    G02. Confirm the amounts first."""
     return await api.post(
         "/invoices/egress", IssuedInvoice, json=p.body(), idempotency_key=_idempotency_key(p)
     )
@@ -224,10 +222,9 @@ async def _download(url: str) -> tuple[bytes, bool]:
     return bytes(data), False
 
 
-@invoices.read("Get an invoice's PDF and XML")
+@invoices.read("Get invoice PDF/XML")
 async def get_invoice_files(api: Api, p: FilesParams) -> InvoiceFiles:
-    """Get the PDF and XML links of any invoice; include_content=true also returns the XML text and
-    the PDF file."""
+    """PDF and XML links of any invoice; include_content=true also returns the XML text and PDF."""
     files = await api.get(f"/invoices/{p.uuid}/files", InvoiceFiles, query=p.query())
     if not p.include_content:
         return files
@@ -292,7 +289,6 @@ async def _guard_cancel(api: Api, p: CancelInvoiceParams) -> list[str]:
 
 @invoices.destructive("Cancel an invoice", preview=_preview_cancel, guard=_guard_cancel)
 async def cancel_invoice(api: Api, p: CancelInvoiceParams) -> Invoice:
-    """Cancel a CFDI with the SAT (irreversible; needs the user's confirmation). Ask for the motive; for
-    01 first issue the replacement (relationship 04). Income invoices over $1,000 need the receiver's
-    acceptance."""
+    """Cancel a CFDI with the SAT (irreversible). Ask the motive; for 01 issue the replacement first
+    (relationship 04)."""
     return await api.delete(f"/invoices/{p.uuid}", Invoice, json=p.body())

@@ -46,36 +46,36 @@ def _money(amount: float | None, currency: str | None) -> str:
 
 @payments.read("List payments")
 async def list_payments(api: Api, p: ListPaymentsParams) -> PaymentPage:
-    """List payments, newest first; filter by status or client_id."""
+    """List payments, newest first."""
     return await api.list("/payments", PaymentPage, p)
 
 
 @payments.read("Get a payment")
 async def get_payment(api: Api, p: PaymentIdParams) -> Payment:
-    """Get one payment: status, amounts, its invoices/complements, link and refunds."""
+    """Get one payment with its invoices, complements and refunds."""
     return await api.get(f"/payments/{p.id}", Payment)
 
 
-@payments.write("Request a payment (link)", guard=_guard_new_payment)
+@payments.write("Request a payment", guard=_guard_new_payment)
 async def request_payment(api: Api, p: RequestPaymentParams) -> Payment:
-    """Create a payment link (short_url) for money not received yet. Ask which payment methods to allow
-    and whether to invoice automatically once paid."""
+    """Create a payment link (short_url) for money not received yet. Ask which methods to allow and
+    whether to invoice once paid."""
     return await api.post("/payments/request", Payment, json=p.body())
 
 
-@payments.write("Register a payment received", guard=_guard_new_payment)
+@payments.write("Register a payment", guard=_guard_new_payment)
 async def register_payment(api: Api, p: RegisterPaymentParams) -> Payment:
-    """Record money already received and, by default, stamp its PUE invoice. To pay PPD invoices,
-    give their uuids in `invoices` and one untaxed item for the amount paid: a complement is stamped on each."""
+    """Record money received; stamps its PUE invoice by default. Paying PPD invoices: their uuids in
+    `invoices` plus one untaxed item for the amount."""
     body = p.body()
     if p.invoices:
         body["automation_type"] = "ppd_invoice_and_complement"
     return await api.post("/payments/register", Payment, json=body, idempotency_key=p.idempotency_key)
 
 
-@payments.write("Mark a payment as paid")
+@payments.write("Mark payment paid")
 async def mark_payment_paid(api: Api, p: MarkPaidParams) -> Payment:
-    """Mark a pending payment (link) as paid outside gigstack; runs its automation (e.g. the invoice)."""
+    """Mark a pending payment link as paid outside gigstack; runs its automation."""
     if p.payment_form == "99":
         raise GuardViolation(NOT_A_FORM)
     return await api.post(f"/payments/{p.id}/paid", Payment, json=p.body())
@@ -115,7 +115,7 @@ async def _preview_refund(api: Api, p: RefundPaymentParams) -> str:
 
 @payments.destructive("Refund a payment", preview=_preview_refund, guard=_guard_refund, idempotent=False)
 async def refund_payment(api: Api, p: RefundPaymentParams) -> Payment:
-    """Refund all or part of a collected payment. Needs the user's confirmation."""
+    """Refund all or part of a collected payment."""
     return await api.post(f"/payments/{p.id}/refund", Payment, json=p.body())
 
 
@@ -139,5 +139,5 @@ async def _preview_cancel(api: Api, p: PaymentIdParams) -> str:
 
 @payments.destructive("Cancel a payment", preview=_preview_cancel, guard=_guard_cancel)
 async def cancel_payment(api: Api, p: PaymentIdParams) -> Payment:
-    """Cancel a pending payment or payment link (a collected one is refunded instead). Needs confirmation."""
+    """Cancel a pending payment or link (refund a collected one instead)."""
     return await api.delete(f"/payments/{p.id}", Payment)

@@ -20,13 +20,13 @@ receipts = Toolset("receipts", "Receipts: sales tickets customers self-invoice; 
 
 @receipts.read("List receipts")
 async def list_receipts(api: Api, p: ListReceiptsParams) -> ReceiptPage:
-    """List receipts, newest first; filter by status (pending, invoiced, expired, cancelled) or client_id."""
+    """List receipts, newest first."""
     return await api.list("/receipts", ReceiptPage, p)
 
 
 @receipts.read("Get a receipt")
 async def get_receipt(api: Api, p: ReceiptIdParams) -> Receipt:
-    """Get one receipt: status, total, self-invoice link and, once invoiced, its invoice."""
+    """Get one receipt: status, self-invoice url, its invoice."""
     return await api.get(f"/receipts/{p.id}", Receipt)
 
 
@@ -38,8 +38,8 @@ async def _guard_create(api: Api, p: CreateReceiptParams) -> list[str]:
 
 @receipts.write("Create a receipt", guard=_guard_create)
 async def create_receipt(api: Api, p: CreateReceiptParams) -> Receipt:
-    """Create a sales receipt when the customer's fiscal data is unknown: they self-invoice at `url`
-    until the period ends; unclaimed receipts go into the global invoice."""
+    """A sales receipt for a customer whose fiscal data is unknown: they self-invoice at `url`, else it
+    goes into the global invoice."""
     return await api.post("/receipts", Receipt, json=p.body(), idempotency_key=p.idempotency_key)
 
 
@@ -61,8 +61,8 @@ async def _guard_stamp(api: Api, p: StampReceiptParams) -> list[str]:
 
 @receipts.write("Stamp a receipt", guard=_guard_stamp)
 async def stamp_receipt(api: Api, p: StampReceiptParams) -> ReceiptInvoice:
-    """Turn a pending receipt into a stamped invoice: to its client (or the fiscal_information the
-    customer gives), or to público en general. Confirm the receptor with the user first."""
+    """Stamp a pending receipt as an invoice, to its client (or fiscal_information) or the general
+    public. Confirm the receiver first."""
     return await api.post(f"/receipts/{p.id}/stamp", ReceiptInvoice, json=p.body())
 
 
@@ -85,5 +85,5 @@ async def _guard_cancel(api: Api, p: ReceiptIdParams) -> list[str]:
 
 @receipts.destructive("Cancel a receipt", preview=_preview_cancel, guard=_guard_cancel)
 async def cancel_receipt(api: Api, p: ReceiptIdParams) -> Receipt:
-    """Cancel a receipt that was not invoiced (e.g. the sale was undone). Needs the user's confirmation."""
+    """Cancel a receipt not yet invoiced."""
     return await api.delete(f"/receipts/{p.id}", Receipt)

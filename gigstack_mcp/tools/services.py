@@ -19,7 +19,7 @@ services = Toolset("services", "Services (catalog): prices, SAT product/unit key
 
 @services.read("List services")
 async def list_services(api: Api, p: ListServicesParams) -> ServicePage:
-    """List catalog services (price, SAT keys, taxes). Invoice items can reference one by id."""
+    """List catalog services; invoice items can use one by id."""
     return await api.list("/services", ServicePage, p)
 
 
@@ -31,13 +31,13 @@ async def get_service(api: Api, p: ServiceIdParams) -> Service:
 
 @services.write("Create a service")
 async def create_service(api: Api, p: CreateServiceParams) -> Service:
-    """Add a catalog service. Ask for its SAT product_key/unit_key and taxes (usually IVA 16%)."""
+    """Add a catalog service. Ask for its SAT product_key, unit_key and taxes (usually IVA 16%)."""
     return await api.post("/services", Service, json=p.body())
 
 
 @services.write("Update a service", idempotent=True)
 async def update_service(api: Api, p: UpdateServiceParams) -> Service:
-    """Change a service; only the fields given change."""
+    """Change only the given fields of a service."""
     body = p.body()
     if not body:
         raise GuardViolation("give at least one field to change")
@@ -53,5 +53,5 @@ async def _preview_delete(api: Api, p: ServiceIdParams) -> str:
 
 @services.destructive("Delete a service", preview=_preview_delete)
 async def delete_service(api: Api, p: ServiceIdParams) -> ServiceDeleted:
-    """Delete a catalog service (issued invoices keep their items). Needs the user's confirmation."""
+    """Delete a catalog service (invoices keep their items)."""
     return await api.delete(f"/services/{p.id}", ServiceDeleted)
