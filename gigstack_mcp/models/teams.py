@@ -6,14 +6,15 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from ._base import ListParams, Out, Page, ToolParams
+from ._base import ListParams, Out, Page, ToolParams, text
 
 TeamId = Annotated[str, Field(min_length=1)]
 UserId = Annotated[str, Field(min_length=1)]
 Role = Literal["admin", "editor", "viewer"]
 Folio = Annotated[int, Field(ge=1)]
-TeamRfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$")]
-Regimen = Annotated[str, Field(pattern=r"^6[0-2][0-9]$")]
+# Advertised as a word and an example (the patterns still validate; see models/clients.py):
+TeamRfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$"), text("RFC")]
+Regimen = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("regimen fiscal, e.g. 601")]
 
 
 class In(BaseModel):

@@ -75,7 +75,7 @@ def _changes(p: ToolParams) -> dict:
 
 @teams.write("Update a team", idempotent=True)
 async def update_team(api: Api, p: UpdateTeamParams) -> Team:
-    """Change a team's brand, RFC, régimen, support contact or address; only the fields given change."""
+    """Change a team's brand, RFC, regimen, support contact or address; only the fields given change."""
     return await api.put(f"/teams/{p.id}", Team, json=_changes(p))
 
 
@@ -121,5 +121,5 @@ async def _preview_remove(api: Api, p: RemoveMemberParams) -> str:
 
 @teams.destructive("Remove a team member", preview=_preview_remove, guard=_member_guard)
 async def remove_team_member(api: Api, p: RemoveMemberParams) -> MemberChange:
-    """Take a user's access to a team away. Needs the user's confirmation."""
+    """Take a user's access to a team away."""
     return await api.post(f"/teams/{p.id}/remove-member", MemberChange, json={"id": p.user_id})

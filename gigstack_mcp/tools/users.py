@@ -55,5 +55,5 @@ async def _preview_reset(api: Api, p: ResetPasswordParams) -> str:
 
 @users.destructive("Reset a user's password", preview=_preview_reset, idempotent=False)
 async def reset_user_password(api: Api, p: ResetPasswordParams) -> PasswordReset:
-    """Email a user a password-reset link. Needs the user's confirmation."""
+    """Email a user a password-reset link."""
     return await api.post("/users/reset-password", PasswordReset, json=p.body())
