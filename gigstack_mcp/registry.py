@@ -320,7 +320,7 @@ def _with_confirmation(params: type[ToolParams]) -> type[ToolParams]:
         __base__=params,
         confirmation_token=(
             str | None,
-            Field(None, description="Only after the user said yes to the preview: the token it returned."),
+            Field(None, description="From the preview, once the user said yes."),
         ),
     )
     model.local_fields = (*params.local_fields, "confirmation_token")
