@@ -300,3 +300,11 @@ async def test_autofactura_page_stamps_to_the_customer(sandbox):
         pdf = await web.get(pdf_link)
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         assert (await web.get(f"{sandbox.base_url}/autofactura?id=receipt_missing")).status_code == 404
+
+
+async def test_receipt_rows_carry_the_payment_form(mcp):
+    """The monthly global invoice uses the forma de pago that paid the most: the rows must show it."""
+    page = await call_ok(mcp, "list_receipts", {"limit": 100})
+    assert page["data"] and all(r.get("payment_form") for r in page["data"])
+    text = (await mcp.call_tool("list_receipts", {"limit": 100})).content[0].text
+    assert "forma " in text

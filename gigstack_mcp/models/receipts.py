@@ -62,8 +62,11 @@ class Receipt(Out):
     id: str
     status: str | None = None
     client: InvoiceParty | None = None
+    subtotal: float | None = None
     total: float | None = None
     currency: str | None = None
+    payment_form: str | None = None  # the global invoice uses the form that paid the most
+    periodicity: str | None = None
     url: str | None = None
     valid_until: int | None = Field(None, alias="validUntil")
     invoice: dict | None = None
@@ -73,7 +76,10 @@ class Receipt(Out):
         who = (self.client.legal_name or self.client.name) if self.client else "sin cliente"
         when = datetime.fromtimestamp(self.created_at, MEXICO).date() if self.created_at else "-"
         inv = f" | invoice {self.invoice.get('uuid')}" if self.invoice else ""
-        return f"{self.id} | {when} | {who} | {self.total or 0:,.2f} {self.currency} | {self.status}{inv}"
+        form = f" | forma {self.payment_form}" if self.payment_form else ""
+        return (
+            f"{self.id} | {when} | {who} | {self.total or 0:,.2f} {self.currency}{form} | {self.status}{inv}"
+        )
 
 
 class ReceiptPage(Page[Receipt]):
