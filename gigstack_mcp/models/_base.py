@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 # `team` is on every tool; the server instructions describe it once (a description here would be
 # repeated fifty times in every chat).
@@ -16,6 +17,9 @@ Limit = Annotated[int, Field(ge=1, le=100), WithJsonSchema({"type": "integer"})]
 # error naming the key (the values are still validated as strings).
 Metadata = Annotated[dict[str, str], WithJsonSchema({"type": "object"})]
 Cursor = Annotated[str | None, Field()]  # the result's text says "call again with next=…"
+# A path field goes into the URL as one segment (f"/teams/{id}"): "team_x/series" would address another
+# endpoint, "../clients" another resource (the client refuses the latter kind too).
+_SEGMENT = re.compile(r"(?!\.{1,2}$)[^/?#%\\\x00-\x20\x7f]+")
 
 
 def shape(description: str) -> Any:
@@ -47,6 +51,17 @@ class ToolParams(BaseModel):
     local_fields: ClassVar[tuple[str, ...]] = ()  # ours, never sent (e.g. confirmation_token)
 
     team: Team = None
+
+    @model_validator(mode="after")
+    def _path_fields_are_one_segment(self) -> ToolParams:
+        for name in self.path_fields:
+            value = getattr(self, name, None)
+            if isinstance(value, str) and not _SEGMENT.fullmatch(value):
+                raise ValueError(
+                    f"{name} must be one id exactly as gigstack gave it (no /, ?, #, %, \\, spaces or "
+                    "control characters; not . or ..)"
+                )
+        return self
 
     def body(self) -> dict[str, Any]:
         """The JSON body: every set field under its API name, minus path/query/local fields and team."""
