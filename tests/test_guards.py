@@ -1080,3 +1080,14 @@ def test_check_digit_agrees_with_satcfdi(parts, digit):
     letters, born, homoclave = parts
     rfc = letters + born.strftime("%y%m%d") + homoclave + digit
     assert cfdi._check_digit_ok(rfc) == satcfdi_rfc.RFC(rfc).is_valid()
+
+
+def test_readme_rule_table_is_current():
+    """The README's guard-rail table is generated from RULES: a new or changed rule must show there."""
+    from pathlib import Path
+
+    from gigstack_mcp.guards.cfdi import readme_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- guard-rules:start -->\n", 1)[1].split("<!-- guard-rules:end -->", 1)[0]
+    assert section == readme_table()

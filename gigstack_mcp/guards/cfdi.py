@@ -1967,5 +1967,12 @@ def rules_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_table() -> str:
+    """The short rule table the README carries (the full one is docs/guard-rails.md)."""
+    lines = ["| Rule | Severity | What is checked |", "|---|---|---|"]
+    lines += [f"| {rule_id} | {r.severity} | {_cell(r.description)} |" for rule_id, r in RULES.items()]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     print(rules_markdown(), end="")
