@@ -137,4 +137,9 @@ async def test_every_tool_over_stdio():
             registered = {t.name for t in (await client.list_tools()).tools}
             session = Session(client)
             await script(session)
+            prompts = (await client.list_prompts()).prompts
+            assert len(prompts) == 7
+            for prompt in prompts:  # prompts/get over the real transport too
+                got = await client.get_prompt(prompt.name, {"language": "en"})
+                assert "English" in got.messages[0].content.text
     assert session.called == registered, f"not exercised over stdio: {sorted(registered - session.called)}"
