@@ -186,6 +186,18 @@ class Report:
             )
         return out
 
+    def command(self) -> str:
+        cmd = "python -m benchmarks.soak"
+        if self.quick:
+            return cmd + " --quick"
+        if self.sessions != 50:
+            cmd += f" --sessions {self.sessions}"
+        if self.calls_per_session != 200:
+            cmd += f" --calls {self.calls_per_session}"
+        if self.fault_rate != 0.05:
+            cmd += f" --fault-rate {self.fault_rate:g}"
+        return cmd
+
     def rss_curve(self) -> str:
         """The RSS when 0, 20, ..., 100% of the calls were done (the first sample at or past each)."""
         points = []
@@ -209,8 +221,7 @@ class Report:
                 f"HTTP (half 2026-07-28, half the 2025-11-25 handshake), {self.fault_rate:.0%} of the "
                 f"sandbox's requests failed on purpose; loopback, {platform.python_implementation()} "
                 f"{platform.python_version()}, {os.cpu_count()} CPUs, mcp {metadata.version('mcp')}, load "
-                f"average {os.getloadavg()[0]:.1f} at the end. Reproduce: `python -m benchmarks.soak"
-                f"{' --quick' if self.quick else ''}`. Result: {verdict}.",
+                f"average {os.getloadavg()[0]:.1f} at the end. Reproduce: `{self.command()}`. Result: {verdict}.",
                 "",
                 "| figure | value |",
                 "|---|---|",
