@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import re
@@ -43,9 +44,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+def spawn(
+    args: list[str], env: dict[str, str] | None = None, module: str = "gigstack_mcp"
+) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "gigstack_mcp", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
@@ -87,30 +90,93 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def raw_phase(base: str, workers: int, seconds: float) -> list[float]:
-    """Direct GET /v2/clients?limit=5 from `workers` concurrent loops for `seconds`."""
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {SANDBOX_KEY}"}, limits=limits, timeout=30
-    ) as http:
-        end = time.perf_counter() + seconds
-
-        async def loop() -> None:
-            while time.perf_counter() < end:
-                t = time.perf_counter()
-                r = await http.get("/clients", params={"limit": 5})
-                r.raise_for_status()
-                latencies.append(time.perf_counter() - t)
-
-        await asyncio.gather(*(loop() for _ in range(workers)))
-    return latencies
+def lean_clients(base: str, n: int, headers: dict[str, str]) -> list[httpx.AsyncClient]:
+    """One keep-alive connection per worker, as each MCP session has its own. A pool shared by 50
+    workers would measure httpcore's pool instead of the server (it scans every idle connection on
+    each request: ~200 calls/s with 50 keep-alive connections against ~1,000/s this way)."""
+    return [httpx.AsyncClient(base_url=base, headers=headers, timeout=30) for _ in range(n)]
 
 
-async def mcp_phase(url: str, sessions: int, seconds: float, mode: str) -> tuple[list[float], int, float]:
-    """`sessions` concurrent MCP sessions, each calling list_clients in a loop for `seconds`."""
+async def closed_loop(clients: list, call, seconds: float) -> tuple[list[float], int]:
+    """Each worker sends its next call as soon as the last one answers, for `seconds`."""
     latencies: list[float] = []
     errors = 0
+    end = time.perf_counter() + seconds
+
+    async def loop(client) -> None:
+        nonlocal errors
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            ok = await call(client)
+            latencies.append(time.perf_counter() - t)
+            errors += not ok
+
+    await asyncio.gather(*(loop(c) for c in clients))
+    return latencies, errors
+
+
+async def open_loop(clients: list, call, seconds: float, rate: float) -> tuple[list[float], int]:
+    """`rate` calls/s in all, spread evenly over the workers on a fixed schedule. Latency counts from
+    the scheduled send time, so a call that had to wait for a busy worker is charged for the wait
+    (no coordinated omission)."""
+    latencies: list[float] = []
+    errors = 0
+    interval = len(clients) / rate
+    start = time.perf_counter() + 0.05
+
+    async def loop(i: int, client) -> None:
+        nonlocal errors
+        due = start + i * interval / len(clients)  # staggered, not all at once
+        while due < start + seconds:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            ok = await call(client)
+            latencies.append(time.perf_counter() - due)
+            errors += not ok
+            due += interval
+
+    await asyncio.gather(*(loop(i, c) for i, c in enumerate(clients)))
+    return latencies, errors
+
+
+async def raw_get(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/clients", params={"limit": 5})).status_code == 200
+
+
+# Exactly what the SDK's client sends for this call in the 2026-07-28 era: one self-contained POST.
+TOOLS_CALL = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "list_clients",
+            "arguments": {"limit": 5},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "http_load", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    },
+    separators=(",", ":"),
+).encode()
+MCP_HEADERS = {
+    "Authorization": f"Bearer {TOKEN}",
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "list_clients",
+}
+
+
+async def mcp_post(client: httpx.AsyncClient) -> bool:
+    r = await client.post("/mcp", content=TOOLS_CALL)
+    return r.status_code == 200 and b'"result"' in r.content and b'"isError":true' not in r.content
+
+
+async def sdk_phase(url: str, sessions: int, seconds: float, mode: str) -> tuple[list[float], int, float]:
+    """`sessions` SDK clients (`mcp.Client` over Streamable HTTP), each calling list_clients in a loop."""
     async with AsyncExitStack() as stack:
         t0 = time.perf_counter()
         clients = []
@@ -122,18 +188,11 @@ async def mcp_phase(url: str, sessions: int, seconds: float, mode: str) -> tuple
             clients.append(await stack.enter_async_context(Client(transport, mode=mode)))
         setup = time.perf_counter() - t0
         await clients[0].call_tool("list_clients", {"limit": 5})  # warm the server's gigstack client
-        end = time.perf_counter() + seconds
 
-        async def loop(client: Client) -> None:
-            nonlocal errors
-            while time.perf_counter() < end:
-                t = time.perf_counter()
-                result = await client.call_tool("list_clients", {"limit": 5})
-                if result.is_error:
-                    errors += 1
-                latencies.append(time.perf_counter() - t)
+        async def call(client: Client) -> bool:
+            return not (await client.call_tool("list_clients", {"limit": 5})).is_error
 
-        await asyncio.gather(*(loop(c) for c in clients))
+        latencies, errors = await closed_loop(clients, call, seconds)
     return latencies, errors, setup
 
 
@@ -156,9 +215,28 @@ def write_section(body: str) -> None:
     DOC.write_text(text.rstrip() + "\n", "utf-8")
 
 
+class Cpu:
+    """CPU seconds the sandbox and the MCP server spent during one phase, per call."""
+
+    def __init__(self, sandbox: subprocess.Popen, server: subprocess.Popen) -> None:
+        self.procs = (sandbox, server)
+
+    def __enter__(self) -> Cpu:
+        self.before = [cpu_seconds(p) for p in self.procs]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.after = [cpu_seconds(p) for p in self.procs]
+
+    def per_call(self, calls: int) -> str:
+        sandbox, server = (cpu_ms_per_call(b, a, calls) for b, a in zip(self.before, self.after, strict=True))
+        return f"sandbox {sandbox}" if server in ("0.00", "n/a") else f"server {server} + sandbox {sandbox}"
+
+
 async def main_async(args: argparse.Namespace) -> str:
-    sb_port, mcp_port = free_port(), free_port()
+    sb_port, mcp_port, hello_port = free_port(), free_port(), free_port()
     procs: list[subprocess.Popen] = []
+    rows: list[str] = []
     try:
         procs.append(spawn(["sandbox", "--port", str(sb_port), "--api-key", SANDBOX_KEY]))
         sandbox = f"http://127.0.0.1:{sb_port}/v2"
@@ -168,43 +246,73 @@ async def main_async(args: argparse.Namespace) -> str:
         if args.stateless:
             server_args.append("--stateless")
         procs.append(spawn(server_args, {"GIGSTACK_CONFIRM_SECRET": "bench"}))
+        hello = spawn([str(hello_port), sandbox, SANDBOX_KEY], module="benchmarks.hello_http_server")
+        procs.append(hello)
+        mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
         wait_http(f"http://127.0.0.1:{mcp_port}/healthz")
+        wait_http(f"http://127.0.0.1:{hello_port}/mcp")
+        n, secs, rate = args.sessions, args.seconds, args.rate
+        raw_clients = lean_clients(sandbox, n, {"Authorization": f"Bearer {SANDBOX_KEY}"})
+        mcp_clients = lean_clients(f"http://127.0.0.1:{mcp_port}", n, MCP_HEADERS)
+        hello_clients = lean_clients(f"http://127.0.0.1:{hello_port}", n, MCP_HEADERS)
+        await asyncio.gather(*(mcp_post(c) for c in mcp_clients + hello_clients))  # connect, warm up
+        await asyncio.gather(*(raw_get(c) for c in raw_clients))
 
-        sb_proc, mcp_proc = procs
-        c0 = cpu_seconds(sb_proc)
-        raw = await raw_phase(sandbox, args.sessions, args.seconds)
-        c1, m1 = cpu_seconds(sb_proc), cpu_seconds(mcp_proc)
-        mcp, errors, setup = await mcp_phase(
-            f"http://127.0.0.1:{mcp_port}/mcp", args.sessions, args.seconds, args.mode
+        async def phase(name: str, clients: list, call, loop_rate: float | None) -> tuple[float, float]:
+            with Cpu(procs[0], hello if clients is hello_clients else procs[1]) as cpu:
+                if loop_rate is None:
+                    lat, errors = await closed_loop(clients, call, secs)
+                else:
+                    lat, errors = await open_loop(clients, call, secs, loop_rate)
+            p99 = pct(lat, 0.99)
+            rows.append(f"{row(name, lat, secs)} {errors} | {cpu.per_call(len(lat))} |")
+            return len(lat) / secs, p99
+
+        raw_rate, _ = await phase("raw GET /v2/clients, closed loop", raw_clients, raw_get, None)
+        floor_rate, _ = await phase(
+            "SDK floor: hello-world MCPServer doing the same GET, closed loop", hello_clients, mcp_post, None
         )
-        c2, m2 = cpu_seconds(sb_proc), cpu_seconds(mcp_proc)
+        mcp_rate, _ = await phase("MCP tools/call list_clients, closed loop", mcp_clients, mcp_post, None)
+        await phase(f"raw GET /v2/clients, open loop {rate:g}/s", raw_clients, raw_get, rate)
+        _, open_p99 = await phase(
+            f"MCP tools/call list_clients, open loop {rate:g}/s", mcp_clients, mcp_post, rate
+        )
+        for c in raw_clients + mcp_clients + hello_clients:
+            await c.aclose()
+        if args.sdk:
+            with Cpu(procs[0], procs[1]) as cpu:
+                lat, errors, setup = await sdk_phase(mcp_url, n, secs, args.mode)
+            rows.append(
+                f"{row('MCP via the SDK client (`mcp.Client`), closed loop', lat, secs)} {errors} | {cpu.per_call(len(lat))} |"
+            )
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(10)
 
-    raw_rate, mcp_rate = len(raw) / args.seconds, len(mcp) / args.seconds
     ratio = mcp_rate / raw_rate if raw_rate else float("nan")
-    era = "2026-07-28" if args.mode == "auto" else "2025-11-25 handshake"
+    floor_ratio = floor_rate / raw_rate if raw_rate else float("nan")
+    met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     lines = [
-        f"{args.sessions} concurrent clients for {args.seconds:g} s each phase, loopback; sandbox and MCP "
-        "server in their own processes, this process generating the load "
-        f"({platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"mcp {metadata.version('mcp')}, load average {os.getloadavg()[0]:.1f} at the end). MCP: `gigstack-mcp --transport http "
-        f"{'--stateless ' if args.stateless else ''}--auth-token …`, era {era}, bearer auth, JSON access "
-        "log on; each `list_clients` call makes one GET to the sandbox.",
+        f"{n} concurrent clients, {secs:g} s a phase, loopback; the sandbox and the MCP server each in their "
+        f"own process, this process generating the load ({platform.python_implementation()} "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs, mcp {metadata.version('mcp')}, load average "
+        f"{os.getloadavg()[0]:.1f} at the end). Server: `gigstack-mcp --transport http "
+        f"{'--stateless ' if args.stateless else ''}--auth-token …`, bearer auth, JSON access log on; each "
+        "`list_clients` call makes one GET to the sandbox. Raw and MCP phases use the same load generator "
+        "(httpx, one keep-alive connection per client); the MCP requests are the exact bytes the SDK client "
+        "sends in the 2026-07-28 era (one self-contained POST per call).",
         "",
-        "| path | calls | calls/s | p50 ms | p99 ms | CPU ms/call |",
-        "|---|---:|---:|---:|---:|---|",
-        row("direct httpx GET /v2/clients (sandbox raw)", raw, args.seconds)
-        + f" sandbox {cpu_ms_per_call(c0, c1, len(raw))} |",
-        row("MCP tools/call list_clients over Streamable HTTP", mcp, args.seconds)
-        + f" MCP server {cpu_ms_per_call(m1, m2, len(mcp))} + sandbox {cpu_ms_per_call(c1, c2, len(mcp))} |",
+        "| phase | calls | calls/s | p50 ms | p99 ms | errors | CPU ms/call |",
+        "|---|---:|---:|---:|---:|---:|---|",
+        *rows,
         "",
-        f"Ratio MCP / raw throughput: **{ratio:.2f}**. Tool errors: {errors}. Opening the "
-        f"{args.sessions} sessions took {setup:.2f} s. Reproduce with `python -m benchmarks.http_load"
-        f"{' --stateless' if args.stateless else ''}{' --mode legacy' if args.mode == 'legacy' else ''}`.",
+        f"Throughput MCP / raw (closed loop): **{ratio:.2f}** (goal >= 0.60, {met(ratio >= 0.6)}); the SDK floor / raw: {floor_ratio:.2f}; "
+        f"gigstack-mcp / SDK floor: **{mcp_rate / floor_rate:.2f}**. "
+        f"p99 at {rate:g} calls/s offered by {n} sessions: **{open_p99 * 1000:.0f} ms** (goal <= 100 ms, "
+        f"{met(open_p99 <= 0.1)}). Reproduce with `python -m benchmarks.http_load"
+        f"{' --stateless' if args.stateless else ''}{' --no-sdk' if not args.sdk else ''}`.",
     ]
     return "\n".join(lines)
 
@@ -215,12 +323,14 @@ def main() -> None:
     )
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each phase (max 8)")
-    parser.add_argument("--mode", choices=["auto", "legacy"], default="auto", help="protocol era")
+    parser.add_argument("--rate", type=float, default=100.0, help="calls/s offered in the open-loop phases")
+    parser.add_argument("--sdk", action=argparse.BooleanOptionalAction, default=True, help="SDK client phase")
+    parser.add_argument("--mode", choices=["auto", "legacy"], default="auto", help="era of the SDK phase")
     parser.add_argument("--stateless", action="store_true", help="run the server with --stateless")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
-    args.seconds = min(args.seconds, 8.0)  # bounded: the whole run stays around 20 s
-    body = asyncio.run(asyncio.wait_for(main_async(args), timeout=60))
+    args.seconds = min(args.seconds, 8.0)  # bounded: the whole run stays under a minute
+    body = asyncio.run(asyncio.wait_for(main_async(args), timeout=120))
     print(body)
     if args.write:
         write_section(body)

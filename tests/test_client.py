@@ -3,6 +3,7 @@ Retry-After, idempotency across commit-then-fail, pagination, `?team=`, and the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -248,6 +249,22 @@ async def test_paginate_walks_250_items_once_in_order(sandbox, gigstack):
     newest = [c["id"] async for c in gigstack.paginate("/clients", page_size=100, max_items=120)]
     assert newest == (seeded + mine)[::-1][:120]
     assert len(sandbox.state.api_requests("GET")) == 2  # stops once max_items is reached
+
+
+async def test_many_calls_in_flight_keep_their_connections(sandbox, gigstack):
+    """60 calls at once, five times over: the connections opened in the first round carry the rest
+    (the sandbox logs which connection carried each request)."""
+    for _ in range(5):
+        await asyncio.gather(*(gigstack.get("/clients", query={"limit": 1}) for _ in range(60)))
+    peers = {r["peer"] for r in sandbox.state.api_requests("GET", "^/clients$")}
+    assert len(sandbox.state.api_requests("GET", "^/clients$")) == 300
+    assert 8 <= len(peers) <= 60 + 8
+
+
+async def test_sequential_calls_reuse_one_connection(sandbox, gigstack):
+    for _ in range(10):
+        await gigstack.get("/clients", query={"limit": 1})
+    assert len({r["peer"] for r in sandbox.state.api_requests("GET", "^/clients$")}) == 1
 
 
 # -- gigstack Connect --------------------------------------------------------------------------------

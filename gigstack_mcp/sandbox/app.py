@@ -75,6 +75,8 @@ def _endpoint(state: SandboxState, op: Operation):
             "method": request.method,
             "path": request.url.path[3:],
             "query": dict(request.query_params),
+            # which TCP connection carried it: shows whether a client keeps its connections alive
+            "peer": f"{request.client.host}:{request.client.port}" if request.client else None,
         }
         try:
             home = _auth(state, request)
