@@ -277,6 +277,13 @@ async def main_async(args: argparse.Namespace) -> str:
         _, open_p99 = await phase(
             f"MCP tools/call list_clients, open loop {rate:g}/s", mcp_clients, mcp_post, rate
         )
+        near = max(rate, round(0.7 * mcp_rate, -1))  # 70% of this run's capacity: headroom planning
+        _, near_p99 = await phase(
+            f"MCP tools/call list_clients, open loop {near:g}/s (70% of capacity)",
+            mcp_clients,
+            mcp_post,
+            near,
+        )
         for c in raw_clients + mcp_clients + hello_clients:
             await c.aclose()
         if args.sdk:
@@ -311,7 +318,7 @@ async def main_async(args: argparse.Namespace) -> str:
         f"Throughput MCP / raw (closed loop): **{ratio:.2f}** (goal >= 0.60, {met(ratio >= 0.6)}); the SDK floor / raw: {floor_ratio:.2f}; "
         f"gigstack-mcp / SDK floor: **{mcp_rate / floor_rate:.2f}**. "
         f"p99 at {rate:g} calls/s offered by {n} sessions: **{open_p99 * 1000:.0f} ms** (goal <= 100 ms, "
-        f"{met(open_p99 <= 0.1)}). Reproduce with `python -m benchmarks.http_load"
+        f"{met(open_p99 <= 0.1)}); at {near:g} calls/s: {near_p99 * 1000:.0f} ms. Reproduce with `python -m benchmarks.http_load"
         f"{' --stateless' if args.stateless else ''}{' --no-sdk' if not args.sdk else ''}`.",
     ]
     return "\n".join(lines)
