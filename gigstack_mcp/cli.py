@@ -50,6 +50,9 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     h.add_argument("--allowed-hosts", metavar="LIST", help="Host values allowed behind a proxy (host:*)")
     h.add_argument("--rate-limit", metavar="N/s", help="per-token rate limit, N/s, N/m or off (default 20/s)")
     h.add_argument("--max-body", metavar="SIZE", help="largest request body (default 1MB)")
+    h.add_argument("--public-url", metavar="URL", help="public URL of /mcp (needed with OAuth)")
+    h.add_argument("--oauth-issuer", metavar="URL", help="OAuth authorization server (docs/http.md)")
+    h.add_argument("--oauth-introspection-url", metavar="URL", help="its RFC 7662 introspection endpoint")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -74,6 +77,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "mcp_allowed_hosts": args.allowed_hosts,
             "mcp_rate_limit": args.rate_limit,
             "mcp_max_body": args.max_body,
+            "mcp_public_url": args.public_url,
+            "mcp_oauth_issuer": args.oauth_issuer,
+            "mcp_oauth_introspection_url": args.oauth_introspection_url,
         }.items()
         if v is not None
     }

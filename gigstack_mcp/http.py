@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .context import AppState, Credentials, current_credentials
+from .oauth import Grant, Introspector, OAuthConfig, OAuthConfigError
 from .settings import Settings
 
 log = logging.getLogger("gigstack_mcp.http")
@@ -70,6 +71,7 @@ class TokenEntry:
     digest: bytes = field(repr=False)
     principal: str
     credentials: Credentials
+    scopes: tuple[str, ...] = ()
 
 
 class TokenMap:
@@ -265,7 +267,11 @@ def json_log_handler(secrets: Iterable[str], stream: IO[str] | None = None) -> l
 
 def all_secrets(settings: Settings, tokens: TokenMap) -> list[str]:
     values = [s.get_secret_value() for s in (settings.api_key, settings.confirm_secret) if s is not None]
-    return values + tokens.secrets
+    try:
+        oauth = OAuthConfig.from_settings(settings)
+    except OAuthConfigError:
+        oauth = None
+    return values + tokens.secrets + (oauth.secrets if oauth else [])
 
 
 # -- the gate in front of /mcp -----------------------------------------------------------------------
@@ -277,9 +283,10 @@ def _error(status: int, error: str, description: str, headers: dict[str, str] | 
 
 class Gate:
     """Pure ASGI middleware in front of the MCP endpoint, in this order: probes pass untouched; then
-    Host (421) and Origin (403) checks; bearer token (401 + WWW-Authenticate), which sets the caller's
-    gigstack credentials for the tools and an SDK principal (session ownership, request-state binding);
-    the caller's rate limit (429 + Retry-After). Every request leaves one JSON access-log line."""
+    Host (421) and Origin (403) checks; bearer token (401 + WWW-Authenticate), a static MCP token or an
+    OAuth access token checked with the authorization server, which sets the caller's gigstack
+    credentials for the tools and an SDK principal (session ownership, request-state binding); the
+    caller's rate limit (429 + Retry-After). Every request leaves one JSON access-log line."""
 
     def __init__(
         self,
@@ -289,9 +296,11 @@ class Gate:
         limiter: RateLimiter | None,
         hosts: Iterable[str] | None,
         origins: Iterable[str],
+        oauth: Introspector | None = None,
     ) -> None:
         self.app = AuthContextMiddleware(app)  # publishes scope["user"] to the SDK's get_access_token()
-        self.tokens, self.limiter = tokens, limiter
+        self.tokens, self.limiter, self.oauth = tokens, limiter, oauth
+        self.open_paths = PROBES | set(oauth.config.metadata_paths if oauth else ())
         self.hosts = tuple(hosts) if hosts is not None else None  # None: any Host (no known public name)
         self.origins = tuple(origins)
 
@@ -308,17 +317,17 @@ class Gate:
 
         headers = Headers(scope=scope)
         try:
-            if scope["path"] in PROBES:
+            if scope["path"] in self.open_paths:
                 return await self.app(scope, receive, send_status)
             refusal = self._refuse_host_origin(headers)
-            if refusal is None and self.tokens:
-                entry = self._authenticate(headers)
+            if refusal is None and (self.tokens or self.oauth):
+                entry = await self._authenticate(headers)
                 if isinstance(entry, Response):
                     refusal = entry
                 else:
                     principal = entry.principal
                     scope["user"] = AuthenticatedUser(
-                        AccessToken(token=principal, client_id=principal, scopes=[])
+                        AccessToken(token=principal, client_id=principal, scopes=list(entry.scopes))
                     )
                     scope["auth"] = AuthCredentials([])
                     reset = current_credentials.set(entry.credentials)
@@ -348,18 +357,29 @@ class Gate:
             return _error(403, "forbidden_origin", "Origin not allowed (see --allowed-origins).")
         return None
 
-    def _authenticate(self, headers: Headers) -> TokenEntry | Response:
+    async def _authenticate(self, headers: Headers) -> TokenEntry | Grant | Response:
         raw = headers.get("authorization", "")
         scheme, _, token = raw.partition(" ")
-        entry = self.tokens.match(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        entry = self.tokens.match(token) if token else None
         if entry is not None:
             return entry
-        challenge = 'Bearer realm="gigstack-mcp"'
-        if raw:
-            challenge += ', error="invalid_token"'
+        if token and self.oauth is not None:
+            outcome = await self.oauth.check(token)
+            if isinstance(outcome, Grant):
+                return outcome
+            extra = {"Retry-After": "5"} if outcome.status == 503 else {}
+            if outcome.status in (401, 403):
+                extra["WWW-Authenticate"] = self.oauth.config.challenge(outcome.error)
+            return _error(outcome.status, outcome.error, outcome.description, extra)
+        error = "invalid_token" if raw else None
+        if self.oauth is not None:
+            challenge = self.oauth.config.challenge(error)
+        else:
+            challenge = 'Bearer realm="gigstack-mcp"' + (f', error="{error}"' if error else "")
         return _error(
             401,
-            "invalid_token" if raw else "unauthorized",
+            error or "unauthorized",
             "A valid bearer token is required (Authorization: Bearer <token>).",
             {"WWW-Authenticate": challenge},
         )
@@ -398,7 +418,7 @@ class _StateRef:
     state: AppState | None = None
 
 
-def _capture_state(server: MCPServer, ref: _StateRef) -> None:
+def _capture_state(server: MCPServer, ref: _StateRef, oauth: Introspector | None = None) -> None:
     lowlevel = server.session_manager.app
     inner: Callable[[Any], Any] = lowlevel.lifespan
 
@@ -410,14 +430,17 @@ def _capture_state(server: MCPServer, ref: _StateRef) -> None:
                 yield state
             finally:
                 ref.state = None
+                if oauth is not None:
+                    await oauth.aclose()
 
     lowlevel.lifespan = lifespan
 
 
-def _readiness(settings: Settings, tokens: TokenMap, ref: _StateRef):
-    # Check the credentials tools would use: the server's own, or (when only tokens carry keys) the
-    # first token's.
-    keyed = [e.credentials for e in tokens.entries if e.credentials.api_key is not None]
+def _readiness(settings: Settings, tokens: TokenMap, ref: _StateRef, oauth: OAuthConfig | None = None):
+    # Check the credentials tools would use: the server's own, or (when only tokens or OAuth accounts
+    # carry keys) the first of those.
+    mapped = [e.credentials for e in tokens.entries] + list(oauth.accounts.values() if oauth else ())
+    keyed = [c for c in mapped if c.api_key is not None]
     creds = keyed[0] if keyed and settings.api_key is None and not settings.sandbox else None
     cache: list[Any] = [0.0, None]
 
@@ -453,9 +476,10 @@ def build_http_app(
     host: str = "127.0.0.1",
     server: MCPServer | None = None,
 ) -> Starlette:
-    """The ASGI app: `/mcp` (Streamable HTTP, both protocol eras), `/healthz`, `/readyz`. Builds a fresh
-    MCPServer unless one is given (the SDK's session manager runs once per server). Limits, allowed
-    hosts/origins come from `settings` (GIGSTACK_MCP_*), tokens too unless given."""
+    """The ASGI app: `/mcp` (Streamable HTTP, both protocol eras), `/healthz`, `/readyz`, and with OAuth
+    the protected-resource metadata. Builds a fresh MCPServer unless one is given (the SDK's session
+    manager runs once per server). Limits, allowed hosts/origins and OAuth come from `settings`
+    (GIGSTACK_MCP_*), tokens too unless given."""
     from .server import build_server
 
     tokens = TokenMap.from_settings(settings) if tokens is None else tokens
@@ -474,11 +498,21 @@ def build_http_app(
             file=sys.stderr,
         )
 
+    oauth_config = OAuthConfig.from_settings(settings)
+    oauth = Introspector(oauth_config) if oauth_config else None
     server = server or build_server(settings)
     ref = _StateRef()
+    if oauth_config is not None:
+        document = oauth_config.metadata()
+
+        async def protected_resource(request: Request) -> Response:
+            return JSONResponse(document, headers={"Cache-Control": "public, max-age=3600"})
+
+        for path in oauth_config.metadata_paths:
+            server.custom_route(path, methods=["GET"], include_in_schema=False)(protected_resource)
     server.custom_route("/healthz", methods=["GET"], include_in_schema=False)(healthz)
     server.custom_route("/readyz", methods=["GET"], include_in_schema=False)(
-        _readiness(settings, tokens, ref)
+        _readiness(settings, tokens, ref, oauth_config)
     )
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
@@ -488,13 +522,14 @@ def build_http_app(
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=host,
     )
-    _capture_state(server, ref)
+    _capture_state(server, ref, oauth)
     app.add_middleware(
         Gate,
         tokens=tokens,
         limiter=RateLimiter(rate) if rate else None,
         hosts=hosts,
         origins=origins,
+        oauth=oauth,
     )
     app.state.gigstack = ref
     app.state.mcp_server = server
@@ -504,11 +539,11 @@ def build_http_app(
 # -- running -----------------------------------------------------------------------------------------
 
 
-def check_bind(host: str, tokens: TokenMap) -> None:
-    if not is_loopback(host) and not tokens:
+def check_bind(host: str, tokens: TokenMap, oauth: bool = False) -> None:
+    if not is_loopback(host) and not tokens and not oauth:
         raise HttpConfigError(
             f"refusing to listen on {host} without authentication: set --auth-token, "
-            "GIGSTACK_MCP_AUTH_TOKENS or --auth-tokens-file (or bind 127.0.0.1)"
+            "GIGSTACK_MCP_AUTH_TOKENS, --auth-tokens-file or OAuth (or bind 127.0.0.1)"
         )
 
 
@@ -531,9 +566,9 @@ def serve_http(server: MCPServer, settings: Settings, *, host: str = "127.0.0.1"
     """Run until SIGINT/SIGTERM; then stop accepting, let in-flight calls finish, close clients."""
     try:
         tokens = TokenMap.from_settings(settings)
-        check_bind(host, tokens)
+        check_bind(host, tokens, OAuthConfig.from_settings(settings) is not None)
         app = build_http_app(settings, tokens, settings.mcp_stateless, host=host, server=server)
-    except HttpConfigError as exc:
+    except (HttpConfigError, OAuthConfigError) as exc:
         print(f"gigstack-mcp: {exc}", file=sys.stderr)
         sys.exit(2)
     root = logging.getLogger()
@@ -549,6 +584,7 @@ def serve_http(server: MCPServer, settings: Settings, *, host: str = "127.0.0.1"
             "fields": {
                 "event": "start",
                 "tokens": len(tokens),
+                "oauth": bool(settings.mcp_oauth_issuer),
                 "stateless": settings.mcp_stateless,
                 "rate_limit": settings.mcp_rate_limit,
                 "max_body": settings.mcp_max_body,

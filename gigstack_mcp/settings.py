@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     mcp_rate_limit: str = Field("20/s", description="Per-token rate limit: N/s, N/m or 'off'.")
     mcp_max_body: str = Field("1MB", description="Largest accepted request body (bytes, KB or MB).")
     mcp_shutdown_timeout: float = Field(30.0, ge=0, description="Seconds in-flight calls get on shutdown.")
+    # OAuth resource-server mode (gigstack_mcp/oauth.py, docs/http.md)
+    mcp_public_url: str | None = Field(None, description="Public URL of /mcp (the OAuth resource).")
+    mcp_oauth_issuer: str | None = Field(None, description="Authorization server (issuer) URL.")
+    mcp_oauth_introspection_url: str | None = Field(None, description="Its RFC 7662 introspection URL.")
+    mcp_oauth_client_id: str | None = Field(None, description="Our client id at the introspection URL.")
+    mcp_oauth_client_secret: SecretStr | None = Field(None, description="Its secret.")
+    mcp_oauth_scopes: str = Field("", description="Scopes a token must carry (space or comma separated).")
+    mcp_oauth_accounts: SecretStr | None = Field(
+        None, description="Token subject -> gigstack account: `subject=api_key:team`, comma-separated; `*=`."
+    )
 
     def use_sandbox(self) -> bool:
         return self.sandbox or self.api_key is None
