@@ -46,6 +46,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gigstack_mcp.sandbox import app as sandbox_app
+from gigstack_mcp.sandbox.examples import income_invoice
 from gigstack_mcp.sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,21 +58,7 @@ TEAM = "team_sandbox"
 WARMUP = 0.2  # share of the calls after which the memory baseline is taken
 FLAT_LONG, FLAT_QUICK = 0.10, 0.35  # allowed RSS growth after warm-up
 
-ITEM = {
-    "description": "Soporte técnico",
-    "quantity": 1,
-    "unit_price": 100,
-    "product_key": "81111811",
-    "unit_key": "E48",
-    "taxes": [{"type": "IVA", "rate": 0.16}],
-}
-INVOICE = {
-    "client": {"id": "client_acme"},
-    "items": [ITEM],
-    "use": "G03",
-    "payment_form": "03",
-    "payment_method": "PUE",
-}
+INVOICE = income_invoice()
 CLIENTS = ["client_acme", "client_juan_perez", "client_publico_general"]
 # (weight, kind): what one call of a session is.
 MIX = [

@@ -21,6 +21,7 @@ import anyio
 from mcp import Client
 
 from .registry import all_toolsets
+from .sandbox.examples import new_client
 from .server import build_server
 from .settings import Settings
 
@@ -97,17 +98,6 @@ class Tour:
 
 # -- the steps ---------------------------------------------------------------------------------------
 
-NEW_CLIENT = {
-    "name": "Lucía Gómez",
-    "legal_name": "LUCIA GOMEZ RUIZ",
-    "tax_id": "GORL850315K29",
-    "tax_system": "612",
-    "use": "G03",
-    "email": "lucia@example.com",
-    "address": {"zip": "06700"},
-    "search": {"on_key": "tax_id", "on_value": "GORL850315K29"},  # upsert: re-runs do not duplicate
-}
-
 
 async def list_tools(tour: Tour) -> None:
     toolset_of = {s.name: t.name for t in all_toolsets().values() for s in t.specs}
@@ -129,7 +119,9 @@ async def find_client(tour: Tour) -> None:
 
 async def create_client(tour: Tour) -> None:
     tour.say("A new client with the fiscal data CFDI 4.0 needs (RFC, razón social, régimen, CP):")
-    client = await tour.ok("create_client", NEW_CLIENT)
+    args = new_client()
+    args["search"] = {"on_key": "tax_id", "on_value": args["tax_id"]}  # upsert: re-runs do not duplicate
+    client = await tour.ok("create_client", args)
     if not client.get("is_valid"):
         raise StepFailed("the new client's fiscal data should be valid")
     tour.notes["new_client_id"] = client["id"]
@@ -172,8 +164,7 @@ async def invoice_files(tour: Tour) -> None:
 
 async def refused_request(tour: Tour) -> None:
     tour.say("Input we know gigstack would reject is refused before anything is sent:")
-    bad = {k: v for k, v in NEW_CLIENT.items() if k != "search"} | {"tax_id": "NOT-AN-RFC"}
-    text = await tour.refused("create_client", bad)
+    text = await tour.refused("create_client", new_client(tax_id="NOT-AN-RFC"))
     if "tax_id" not in text:
         raise StepFailed("the refusal should name tax_id")
 

@@ -73,3 +73,12 @@ async def call_err(client: Client, name: str, args: dict | None = None) -> str:
     result = await client.call_tool(name, args or {})
     assert result.is_error, result.structured_content
     return result.content[0].text
+
+
+async def call_refused(client: Client, sandbox: SandboxServer, name: str, args: dict, *expected: str) -> None:
+    """A bad argument: a tool error naming each of `expected`, and no request reaches the sandbox."""
+    before = len(sandbox.state.api_requests())
+    text = await call_err(client, name, args)
+    for word in expected:
+        assert word in text, text
+    assert len(sandbox.state.api_requests()) == before

@@ -24,6 +24,7 @@ from gigstack_mcp.client import (
     PermissionDeniedError,
     RateLimitError,
 )
+from gigstack_mcp.sandbox.examples import new_client
 from gigstack_mcp.server import build_server
 
 from .conftest import API_KEY, call_err, make_settings
@@ -31,15 +32,7 @@ from .conftest import API_KEY, call_err, make_settings
 pytestmark = pytest.mark.anyio
 
 TEAM = "team_sandbox"
-NEW_CLIENT = {
-    "name": "Lucía Gómez",
-    "legal_name": "LUCIA GOMEZ RUIZ",
-    "tax_id": "GORL850315K29",
-    "tax_system": "612",
-    "use": "G03",
-    "email": "lucia@example.com",
-    "address": {"zip": "06700"},
-}
+NEW_CLIENT = new_client()
 SEEDED_CLIENTS = 3
 
 

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from gigstack_mcp.sandbox.examples import new_client
+
 from .conftest import call_err, call_ok
 
 pytestmark = pytest.mark.anyio
 
-NEW_CLIENT = {
-    "name": "Lucía Gómez",
-    "legal_name": "LUCIA GOMEZ RUIZ",
-    "tax_id": "GORL850315K29",
-    "tax_system": "612",
-    "use": "G03",
-    "email": "lucia@example.com",
-    "address": {"zip": "06700"},
-}
+NEW_CLIENT = new_client()
 
 
 async def test_list_clients_pages_and_finds(mcp, sandbox):

@@ -39,6 +39,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from gigstack_mcp.registry import Kind, ToolSpec, select
+from gigstack_mcp.sandbox.examples import income_invoice, item
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 
@@ -49,24 +50,11 @@ EXAMPLES = int(os.environ.get("GIGSTACK_FUZZ_EXAMPLES", "25"))
 SPECS: dict[str, ToolSpec] = {s.name: s for s in select("all")}
 WRITES = {"POST", "PUT", "DELETE", "PATCH"}
 
-ITEM = {
-    "description": "Consultoría",
-    "quantity": 1,
-    "unit_price": 1000,
-    "product_key": "80141503",
-    "unit_key": "E48",
-    "taxes": [{"type": "IVA", "rate": 0.16}],
-}
+ITEM = item()
 # Well-formed calls the mutations start from, so they reach the fields that carry amounts and ids
 # (the advertised schemas keep nested objects short, so schema-drawn calls rarely fill them).
 SEEDS: dict[str, dict[str, Any]] = {
-    "create_income_invoice": {
-        "client": {"id": "client_acme"},
-        "items": [ITEM],
-        "use": "G03",
-        "payment_form": "03",
-        "payment_method": "PUE",
-    },
+    "create_income_invoice": income_invoice(ITEM),
     "create_egress_invoice": {"client": {"id": "client_acme"}, "items": [ITEM], "use": "G02"},
     "register_payment": {"client": {"id": "client_juan_perez"}, "items": [ITEM], "payment_form": "03"},
     "request_payment": {"client": {"id": "client_acme"}, "items": [ITEM]},

@@ -11,6 +11,7 @@ import pytest
 
 from gigstack_mcp.client import BadRequestError
 from gigstack_mcp.sandbox._invoicing import add_payment_complement, build_invoice, local_ctx
+from gigstack_mcp.sandbox.examples import income_invoice, item
 
 from .conftest import call_err, call_ok
 
@@ -18,21 +19,8 @@ pytestmark = pytest.mark.anyio
 invoices_tools = importlib.import_module("gigstack_mcp.tools.invoices")  # the module, not the Toolset
 TEAM = "team_sandbox"
 MISSING = "00000000-0000-4000-8000-000000000000"
-ITEM = {
-    "description": "Consultoría",
-    "quantity": 2,
-    "unit_price": 1000,
-    "product_key": "80141503",
-    "unit_key": "E48",
-    "taxes": [{"type": "IVA", "rate": 0.16}],
-}
-INVOICE = {
-    "client": {"id": "client_acme"},
-    "items": [ITEM],
-    "use": "G03",
-    "payment_form": "03",
-    "payment_method": "PUE",
-}
+ITEM = item(1000, 2)
+INVOICE = income_invoice(ITEM)
 
 
 def requests_count(sandbox) -> int:

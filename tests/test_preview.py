@@ -11,6 +11,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from gigstack_mcp.sandbox.examples import item
 from gigstack_mcp.server import build_server
 
 from .conftest import call_err, call_ok, make_settings
@@ -18,18 +19,6 @@ from .conftest import call_err, call_ok, make_settings
 pytestmark = pytest.mark.anyio
 TEAM = "team_sandbox"
 IVA16 = {"type": "IVA", "rate": 0.16}
-
-
-def item(price: float, qty: float = 1, taxes: list | None = None, **extra) -> dict:
-    return {
-        "description": "Consultoría",
-        "quantity": qty,
-        "unit_price": price,
-        "product_key": "80141503",
-        "unit_key": "E48",
-        "taxes": [IVA16] if taxes is None else taxes,
-        **extra,
-    }
 
 
 def invoice(*items: dict, **extra) -> dict:

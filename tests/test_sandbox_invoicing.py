@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from gigstack_mcp.sandbox._invoicing import add_payment_complement, build_invoice, local_ctx
+from gigstack_mcp.sandbox.examples import item
 from gigstack_mcp.sandbox.server import SandboxServer
 
 from .conftest import API_KEY
@@ -24,18 +25,6 @@ IVA16 = {"type": "IVA", "rate": 0.16}
 def http(sandbox: SandboxServer):
     with httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
         yield client
-
-
-def item(price: float, qty: float = 1, taxes: list | None = None, **extra) -> dict:
-    return {
-        "description": "Consultoría",
-        "quantity": qty,
-        "unit_price": price,
-        "product_key": "80141503",
-        "unit_key": "E48",
-        "taxes": taxes if taxes is not None else [IVA16],
-        **extra,
-    }
 
 
 def income(http: httpx.Client, *items: dict, **body) -> httpx.Response:

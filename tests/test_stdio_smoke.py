@@ -13,17 +13,12 @@ import tempfile
 import pytest
 from mcp import Client, StdioServerParameters, stdio_client
 
+from gigstack_mcp.sandbox.examples import item
+
 pytestmark = pytest.mark.anyio
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("GIGSTACK_")} | {"GIGSTACK_TOOLSETS": "all"}
-ITEM = {
-    "description": "Consultoría",
-    "quantity": 1,
-    "unit_price": 1000,
-    "product_key": "80141503",
-    "unit_key": "E48",
-    "taxes": [{"type": "IVA", "rate": 0.16}],
-}
+ITEM = item()
 CLIENT = {
     "name": "Smoke Test",
     "legal_name": "SMOKE TEST",

@@ -8,7 +8,7 @@ from mcp import Client, types
 
 from gigstack_mcp.server import build_server
 
-from .conftest import call_err, call_ok, make_settings
+from .conftest import call_err, call_ok, call_refused, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -19,15 +19,6 @@ def _team(sandbox, team_id: str = HOME) -> dict:
     return sandbox.state.store.get(HOME, "teams", team_id)
 
 
-async def _refused(mcp, sandbox, tool: str, args: dict, *expected: str) -> None:
-    """A bad argument is a tool error and no request reaches the sandbox."""
-    before = len(sandbox.state.api_requests())
-    text = await call_err(mcp, tool, args)
-    for word in expected:
-        assert word in text, text
-    assert len(sandbox.state.api_requests()) == before
-
-
 # -- reads -----------------------------------------------------------------------------------------
 
 
@@ -35,7 +26,7 @@ async def test_list_teams(mcp, sandbox):
     page = await call_ok(mcp, "list_teams", {})
     assert [t["id"] for t in page["data"]] == [HOME] and page["total_results"] == 1
     assert "team_foreign" in await call_err(mcp, "list_teams", {"team": "team_foreign"})
-    await _refused(mcp, sandbox, "list_teams", {"limit": 0}, "limit")
+    await call_refused(mcp, sandbox, "list_teams", {"limit": 0}, "limit")
 
 
 async def test_get_team(mcp, sandbox):
@@ -46,7 +37,7 @@ async def test_get_team(mcp, sandbox):
     ]
     text = await call_err(mcp, "get_team", {"id": "team_missing"})
     assert "404" in text and "Team not found" in text
-    await _refused(mcp, sandbox, "get_team", {"id": ""}, "id")
+    await call_refused(mcp, sandbox, "get_team", {"id": ""}, "id")
 
 
 async def test_get_team_integrations(mcp, sandbox):
@@ -55,21 +46,21 @@ async def test_get_team_integrations(mcp, sandbox):
     assert sandbox.state.api_requests("GET", r"^/teams/integrations$")
     text = await call_err(mcp, "get_team_integrations", {"team": "team_foreign"})
     assert "403" in text and "team" in text
-    await _refused(mcp, sandbox, "get_team_integrations", {"id": HOME}, "id")
+    await call_refused(mcp, sandbox, "get_team_integrations", {"id": HOME}, "id")
 
 
 async def test_get_team_series(mcp, sandbox):
     result = await call_ok(mcp, "get_team_series", {"id": HOME})
     assert [s["series"] for s in result["data"]] == ["A", "E", "P"]
     assert "404" in await call_err(mcp, "get_team_series", {"id": "team_missing"})
-    await _refused(mcp, sandbox, "get_team_series", {}, "id")
+    await call_refused(mcp, sandbox, "get_team_series", {}, "id")
 
 
 async def test_get_team_onboarding_url(mcp, sandbox):
     result = await call_ok(mcp, "get_team_onboarding_url", {"id": HOME})
     assert f"/onboarding/{HOME}?token=" in result["url"] and result["expires_at"] > 0
     assert "404" in await call_err(mcp, "get_team_onboarding_url", {"id": "team_missing"})
-    await _refused(mcp, sandbox, "get_team_onboarding_url", {"id": ""}, "id")
+    await call_refused(mcp, sandbox, "get_team_onboarding_url", {"id": ""}, "id")
 
 
 # -- teams -----------------------------------------------------------------------------------------
@@ -114,10 +105,10 @@ async def test_create_team_errors(mcp, sandbox):
     )
     assert "404" in text and "user_ghost" in text
     assert sandbox.state.store.count(HOME, "teams") == teams_before
-    await _refused(mcp, sandbox, "create_team", {"tax_id": "SNO190101AB1"}, "brand")
-    await _refused(mcp, sandbox, "create_team", {**NEW_TEAM, "tax_id": "not-an-rfc"}, "tax_id")
-    await _refused(mcp, sandbox, "create_team", {"brand": {"alias": "X", "colour": "red"}}, "colour")
-    await _refused(mcp, sandbox, "create_team", {"brand": {"alias": ""}}, "alias")
+    await call_refused(mcp, sandbox, "create_team", {"tax_id": "SNO190101AB1"}, "brand")
+    await call_refused(mcp, sandbox, "create_team", {**NEW_TEAM, "tax_id": "not-an-rfc"}, "tax_id")
+    await call_refused(mcp, sandbox, "create_team", {"brand": {"alias": "X", "colour": "red"}}, "colour")
+    await call_refused(mcp, sandbox, "create_team", {"brand": {"alias": ""}}, "alias")
 
 
 async def test_connect_team_is_isolated_from_home(mcp, sandbox):
@@ -168,8 +159,8 @@ async def test_update_team(mcp, sandbox):
     assert team["brand"] == {"alias": "Demo Norte"}
     assert _team(sandbox)["support_email"] == "help@example.com"
     assert "404" in await call_err(mcp, "update_team", {"id": "team_missing", "support_phone": "5555555555"})
-    await _refused(mcp, sandbox, "update_team", {"id": HOME}, "at least one field")
-    await _refused(mcp, sandbox, "update_team", {"id": HOME, "tax_system": "999"}, "tax_system")
+    await call_refused(mcp, sandbox, "update_team", {"id": HOME}, "at least one field")
+    await call_refused(mcp, sandbox, "update_team", {"id": HOME, "tax_system": "999"}, "tax_system")
 
 
 # -- series ----------------------------------------------------------------------------------------
@@ -181,7 +172,7 @@ async def test_create_team_series(mcp, sandbox):
     assert sandbox.state.store.get(HOME, "series", "series_NC")["test"] == 100
     text = await call_err(mcp, "create_team_series", {"id": HOME, "series": "NC"})
     assert "409" in text and "already has series NC" in text
-    await _refused(mcp, sandbox, "create_team_series", {"id": HOME, "series": "nc"}, "series")
+    await call_refused(mcp, sandbox, "create_team_series", {"id": HOME, "series": "nc"}, "series")
 
 
 async def test_update_team_series_never_reuses_a_folio(mcp, sandbox):
@@ -206,8 +197,10 @@ async def test_update_team_series_never_reuses_a_folio(mcp, sandbox):
     assert "404" in await call_err(
         mcp, "update_team_series", {"id": HOME, "series_id": "series_Q", "test": 2}
     )
-    await _refused(mcp, sandbox, "update_team_series", {"id": HOME, "series_id": "series_B"}, "at least one")
-    await _refused(
+    await call_refused(
+        mcp, sandbox, "update_team_series", {"id": HOME, "series_id": "series_B"}, "at least one"
+    )
+    await call_refused(
         mcp, sandbox, "update_team_series", {"id": HOME, "series_id": "series_B", "test": 0}, "test"
     )
 
@@ -229,7 +222,7 @@ async def test_update_team_settings(mcp, sandbox):
     assert "400" in text and "ZZ" in text
     text = await call_err(mcp, "update_team_settings", {"id": HOME, "settings": {"colour": "red"}})
     assert "400" in text and "colour" in text
-    await _refused(mcp, sandbox, "update_team_settings", {"id": HOME, "settings": {}}, "settings")
+    await call_refused(mcp, sandbox, "update_team_settings", {"id": HOME, "settings": {}}, "settings")
 
 
 # -- members ---------------------------------------------------------------------------------------
@@ -247,7 +240,7 @@ async def test_add_team_member(mcp, sandbox):
     text = await call_err(mcp, "add_team_member", {"id": HOME, "user_id": uid})
     assert "409" in text and "already a member" in text
     assert "404" in await call_err(mcp, "add_team_member", {"id": HOME, "user_id": "user_ghost"})
-    await _refused(mcp, sandbox, "add_team_member", {"id": HOME, "user_id": uid, "role": "owner"}, "role")
+    await call_refused(mcp, sandbox, "add_team_member", {"id": HOME, "user_id": uid, "role": "owner"}, "role")
 
 
 async def test_remove_team_member_needs_confirmation(mcp, sandbox):
@@ -284,7 +277,7 @@ async def test_remove_team_member_errors(mcp, sandbox):
     text = await call_err(mcp, "remove_team_member", {"id": HOME, "user_id": "user_ghost"})
     assert "not a member" in text and "user_owner" in text
     assert not sandbox.state.api_requests("POST", "remove-member")[1:]  # only the 409 attempt was sent
-    await _refused(mcp, sandbox, "remove_team_member", {"id": HOME}, "user_id")
+    await call_refused(mcp, sandbox, "remove_team_member", {"id": HOME}, "user_id")
 
 
 async def test_remove_token_cannot_be_retargeted(mcp, sandbox):

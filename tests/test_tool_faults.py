@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from mcp import Client
 
+from gigstack_mcp.sandbox.examples import income_invoice, item, new_client
 from gigstack_mcp.server import build_server
 
 from .conftest import call_err, call_ok, make_settings
@@ -23,28 +24,9 @@ pytestmark = pytest.mark.anyio
 TEAM = "team_sandbox"
 TIMEOUT = 1.0  # the server's per-request timeout in this module (seconds)
 ATTEMPTS = 4  # max_retries=3 (conftest) + the first attempt
-ITEM = {
-    "description": "Consultoría",
-    "quantity": 1,
-    "unit_price": 1000,
-    "product_key": "80141503",
-    "unit_key": "E48",
-    "taxes": [{"type": "IVA", "rate": 0.16}],
-}
-INVOICE = {
-    "client": {"id": "client_acme"},
-    "items": [ITEM],
-    "use": "G03",
-    "payment_form": "03",
-    "payment_method": "PUE",
-}
-NEW_CLIENT = {
-    "name": "Lucía Gómez",
-    "legal_name": "LUCIA GOMEZ RUIZ",
-    "tax_id": "GORL850315K29",
-    "tax_system": "612",
-    "address": {"zip": "06700"},
-}
+ITEM = item()
+INVOICE = income_invoice(ITEM)
+NEW_CLIENT = new_client()
 # create tool, arguments, the POST path it makes, the collection that must grow by exactly one
 CREATES = {
     "invoice": ("create_income_invoice", INVOICE, "^/invoices/income$", "invoices"),

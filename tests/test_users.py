@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import call_err, call_ok
+from .conftest import call_err, call_ok, call_refused
 
 pytestmark = pytest.mark.anyio
 
@@ -13,20 +13,12 @@ HOME = "team_sandbox"
 OWNER_EMAIL = "ana.torres@demo-sandbox.example"
 
 
-async def _refused(mcp, sandbox, tool: str, args: dict, *expected: str) -> None:
-    before = len(sandbox.state.api_requests())
-    text = await call_err(mcp, tool, args)
-    for word in expected:
-        assert word in text, text
-    assert len(sandbox.state.api_requests()) == before
-
-
 async def test_list_users(mcp, sandbox):
     page = await call_ok(mcp, "list_users", {})
     assert {u["id"] for u in page["data"]} == {"user_owner", "user_accountant"}
     text = await call_err(mcp, "list_users", {"team": "team_foreign"})
     assert "403" in text
-    await _refused(mcp, sandbox, "list_users", {"limit": 101}, "limit")
+    await call_refused(mcp, sandbox, "list_users", {"limit": 101}, "limit")
 
 
 async def test_users_are_account_level(mcp, sandbox):
@@ -43,7 +35,7 @@ async def test_get_user(mcp, sandbox):
     assert user["teams"] == [{"team_id": HOME, "team_name": "Demo Sandbox", "role": "editor"}]
     text = await call_err(mcp, "get_user", {"id": "user_ghost"})
     assert "404" in text and "User not found" in text
-    await _refused(mcp, sandbox, "get_user", {"id": ""}, "id")
+    await call_refused(mcp, sandbox, "get_user", {"id": ""}, "id")
 
 
 async def test_create_user_auto_join(mcp, sandbox):
@@ -76,8 +68,8 @@ async def test_create_user_errors(mcp, sandbox):
     text = await call_err(mcp, "create_user", {"email": OWNER_EMAIL.upper()})
     assert "409" in text and "resource_already_exists" in text
     assert sandbox.state.store.count(HOME, "users") == users_before
-    await _refused(mcp, sandbox, "create_user", {"email": "not-an-email"}, "email")
-    await _refused(mcp, sandbox, "create_user", {"email": "x@example.com", "role": "admin"}, "auto_join")
+    await call_refused(mcp, sandbox, "create_user", {"email": "not-an-email"}, "email")
+    await call_refused(mcp, sandbox, "create_user", {"email": "x@example.com", "role": "admin"}, "auto_join")
 
 
 async def test_update_user(mcp, sandbox):
@@ -87,7 +79,7 @@ async def test_update_user(mcp, sandbox):
     assert user["name"] == "Anita Torres" and user["phone"] == "+528100000000"
     assert sandbox.state.store.get(HOME, "users", "user_owner")["first_name"] == "Anita"
     assert "404" in await call_err(mcp, "update_user", {"id": "user_ghost", "phone": "1"})
-    await _refused(mcp, sandbox, "update_user", {"id": "user_owner"}, "at least one field")
+    await call_refused(mcp, sandbox, "update_user", {"id": "user_owner"}, "at least one field")
 
 
 async def test_sandbox_accepts_camel_case_names(gigstack, sandbox):
@@ -120,4 +112,4 @@ async def test_reset_user_password_errors(mcp, sandbox):
     )
     assert "Nothing was done" in other
     assert len(sandbox.state.api_requests("POST", r"^/users/reset-password$")) == 1
-    await _refused(mcp, sandbox, "reset_user_password", {"email": "nope"}, "email")
+    await call_refused(mcp, sandbox, "reset_user_password", {"email": "nope"}, "email")
