@@ -321,7 +321,7 @@ class Gate:
                 return await self.app(scope, receive, send_status)
             refusal = self._refuse_host_origin(headers)
             if refusal is None and (self.tokens or self.oauth):
-                entry = await self._authenticate(headers)
+                entry = await self._authenticate(headers, (scope.get("client") or ("?",))[0])
                 if isinstance(entry, Response):
                     refusal = entry
                 else:
@@ -357,7 +357,7 @@ class Gate:
             return _error(403, "forbidden_origin", "Origin not allowed (see --allowed-origins).")
         return None
 
-    async def _authenticate(self, headers: Headers) -> TokenEntry | Grant | Response:
+    async def _authenticate(self, headers: Headers, client: str) -> TokenEntry | Grant | Response:
         raw = headers.get("authorization", "")
         scheme, _, token = raw.partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
@@ -365,6 +365,17 @@ class Gate:
         if entry is not None:
             return entry
         if token and self.oauth is not None:
+            if (grant := self.oauth.cached(token)) is not None:
+                return grant
+            # Each unknown token costs a round trip to the authorization server: limit them per address,
+            # so a flood of made-up tokens is refused here instead of forwarded.
+            if self.limiter is not None and (wait := self.limiter.take(f"introspect:{client}")):
+                return _error(
+                    429,
+                    "rate_limited",
+                    "Too many new tokens from this address; retry later.",
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
             outcome = await self.oauth.check(token)
             if isinstance(outcome, Grant):
                 return outcome

@@ -170,11 +170,16 @@ class Introspector:
         if self._http is not None:
             await self._http.aclose()
 
+    def cached(self, token: str) -> Grant | None:
+        """The accepted answer for this token if it is still fresh (no round trip)."""
+        hit = self._cache.get(hashlib.sha256(token.encode()).digest())
+        return hit[1] if hit is not None and hit[0] > time.time() else None
+
     async def check(self, token: str) -> Grant | Refusal:
+        if (grant := self.cached(token)) is not None:
+            return grant
         digest = hashlib.sha256(token.encode()).digest()
         now = time.time()
-        if (hit := self._cache.get(digest)) is not None and hit[0] > now:
-            return hit[1]
         answer = await self._introspect(token)
         if isinstance(answer, Refusal):
             return answer

@@ -273,3 +273,11 @@ def test_accounts_format():
     for bad in ("", "no-equals-sign", "=sk_1"):
         with pytest.raises(OAuthConfigError):
             parse_accounts(bad)
+
+
+async def test_a_flood_of_unknown_tokens_is_limited_before_the_authorization_server(sandbox, issuer):
+    with serve(oauth_settings(sandbox, issuer, mcp_rate_limit="3/m")) as srv:
+        answers = [post_init(srv.url, f"made-up-token-{i:02d}-9f8e7d6c5b") for i in range(6)]
+        assert [a.status_code for a in answers] == [401, 401, 401, 429, 429, 429]
+        assert answers[-1].headers["retry-after"]
+    assert len(issuer.calls) == 3  # the other three never left the server
