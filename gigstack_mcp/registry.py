@@ -303,12 +303,75 @@ def describe_error(spec: ToolSpec, exc: GigstackError) -> str:
     return f"{head}. {hint}".strip()
 
 
-def _validation_text(exc: ValidationError) -> str:
+# What a field allows, for argument errors: pydantic's own text would show a regular expression.
+_FORMATS = {
+    "tax_id": "an RFC: 12 characters for a company (AAA + YYMMDD + 3), 13 for a person, uppercase",
+    "zip": "a 5-digit código postal",
+    "product_key": "an 8-digit c_ClaveProdServ code, e.g. 80141503 (lookup_catalog finds them)",
+    "unit_key": "a c_ClaveUnidad code, e.g. E48 (service) or H87 (piece)",
+    "currency": "an ISO 4217 code, e.g. MXN or USD",
+    "uuid": "a folio fiscal (a UUID, 36 characters)",
+    "substitution_uuid": "a folio fiscal (a UUID, 36 characters)",
+    "idempotency_key": "8 to 128 characters: A-Z a-z 0-9 . _ : -",
+    "series": "1 to 10 uppercase letters",
+}
+_CATALOG_FIELDS = {
+    "tax_system": ("régimen fiscal", "regimen-fiscal"),
+    "use": ("uso CFDI", "uso-cfdi"),
+    "payment_form": ("forma de pago", "forma-pago"),
+    "taxability": ("objeto de impuesto", "objeto-imp"),
+    "months": ("meses (global invoice period)", "meses"),
+}
+
+
+def _allowed(field_name: str) -> str | None:
+    if field_name in _FORMATS:
+        return _FORMATS[field_name]
+    if field_name in _CATALOG_FIELDS:
+        from .catalogs import rows
+
+        label, slug = _CATALOG_FIELDS[field_name]
+        codes = ", ".join(r["code"] for r in rows(slug))
+        return f"a {label} code: {codes} (lookup_catalog {slug} gives their names)"
+    return None
+
+
+def _validation_text(exc: ValidationError, arguments: Iterable[str] = ()) -> str:
+    """One clause per problem: where, what was given, what is allowed. Never pydantic's URLs."""
     parts = []
     for err in exc.errors():
-        where = ".".join(str(x) for x in err["loc"]) or "arguments"
-        parts.append(f"{where}: {err['msg']}")
+        loc = [str(x) for x in err["loc"]]
+        where = ".".join(loc) or "arguments"
+        name = next((x for x in reversed(err["loc"]) if isinstance(x, str)), "")
+        given = repr(err.get("input"))
+        given = given if len(given) <= 60 else given[:57] + "..."
+        kind = err["type"]
+        if kind == "missing":
+            text = "required"
+        elif kind == "extra_forbidden":
+            text = "unknown argument" + (f"; this tool takes: {', '.join(arguments)}" if arguments else "")
+        elif kind == "string_pattern_mismatch" and (allowed := _allowed(name)):
+            text = f"{given} is not valid; expected {allowed}"
+            if name == "use" and str(err.get("input")).upper() == "P01":
+                text = "P01 (Por definir) does not exist in CFDI 4.0; use S01 (no fiscal effects) or the real use"
+        else:
+            text = f"{err['msg']} (got {given})" if "input" in err else err["msg"]
+        parts.append(f"{where}: {text}")
     return "Invalid arguments (nothing was sent): " + "; ".join(parts)
+
+
+class GigstackTool(Tool):
+    """The SDK's Tool, with its argument-validation errors worded like ours (`_validation_text`)."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            return await super().run(arguments, context, convert_result=convert_result)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                known = self.parameters.get("properties", {})
+                text = _validation_text(exc.__cause__, known)
+                raise ToolError(f"Error executing tool {self.name}: {text}") from None
+            raise
 
 
 # -- building MCP tools ------------------------------------------------------------------------------
@@ -482,7 +545,7 @@ def build_tool(spec: ToolSpec) -> Tool:
     _set_signature(wrapper, _signature(params, extra), output)
     wrapper.__name__ = wrapper.__qualname__ = spec.name
 
-    tool = Tool.from_function(
+    tool = GigstackTool.from_function(
         wrapper, name=spec.name, title=spec.title, description=spec.description, annotations=spec.annotations
     )
     # Unknown arguments are an error (a typo must not silently drop a field of a tax document).

@@ -51,7 +51,26 @@ async def test_bad_rfc_is_refused_before_any_request(mcp, sandbox):
 
 async def test_unknown_argument_is_an_error(mcp):
     text = await call_err(mcp, "create_client", {**NEW_CLIENT, "tax_idd": "X"})
-    assert "tax_idd" in text
+    assert "tax_idd: unknown argument; this tool takes: " in text and "tax_id, " in text
+
+
+async def test_argument_errors_say_what_is_allowed_not_a_regex(mcp, sandbox):
+    """Refused by the SDK's own validation, before our guards: still one clear clause per field."""
+    text = await call_err(
+        mcp, "create_client", {**NEW_CLIENT, "tax_id": "bad", "tax_system": "999", "address": {"zip": "1"}}
+    )
+    assert text.count(";") >= 2 and "nothing was sent" in text
+    assert "tax_id: 'bad' is not valid; expected an RFC: 12 characters" in text
+    assert "tax_system: '999' is not valid; expected a régimen fiscal code: 601, 603," in text
+    assert "address.zip: '1' is not valid; expected a 5-digit código postal" in text
+    assert "pattern" not in text and "errors.pydantic.dev" not in text and "^" not in text
+    p01 = await call_err(mcp, "create_client", {**NEW_CLIENT, "use": "P01"})
+    assert "P01 (Por definir) does not exist in CFDI 4.0; use S01" in p01
+    missing = await call_err(mcp, "get_client", {})
+    assert "id: required" in missing
+    wrong_type = await call_err(mcp, "list_clients", {"limit": "many"})
+    assert "limit: Input should be a valid integer" in wrong_type and "(got 'many')" in wrong_type
+    assert not sandbox.state.api_requests()
 
 
 async def test_gigstack_error_is_a_tool_error_with_next_step(mcp):
