@@ -314,7 +314,7 @@ async def test_startup_cache_lists_the_same_tools_and_builds_on_call(tmp_path, m
     cached, got_cached, kinds_cached = await _list_and_call(settings)  # hit: lists from the file
     assert cached == built == list(ALL)
     assert got_cached == got_built and got_cached["id"] == "client_juan_perez"
-    assert {k.__name__ for k in kinds_built} == {"Tool"}
+    assert {k.__name__ for k in kinds_built} == {"GigstackTool"}
     assert {k.__name__ for k in kinds_cached} == {"CachedTool"}
     # the selection still applies, with the same errors
     assert names(await _names_only(Settings(sandbox=True, toolsets="clients", read_only=True))) == [
@@ -340,7 +340,7 @@ def test_startup_cache_is_not_used_when_a_source_changed(tmp_path, monkeypatch):
     data["tools"][0]["wire"]["description"] = "STALE"
     path.write_text(json.dumps(data))
     server = build_server(Settings(sandbox=True, toolsets="all"))
-    assert all(type(t).__name__ == "Tool" for t in server._tool_manager.list_tools())
+    assert all(type(t).__name__ == "GigstackTool" for t in server._tool_manager.list_tools())
     assert "STALE" not in path.read_text()  # rewritten
 
 
