@@ -318,13 +318,32 @@ async def main_async(args: argparse.Namespace) -> str:
         f"Throughput MCP / raw (closed loop): **{ratio:.2f}** (goal >= 0.60, {met(ratio >= 0.6)}); the SDK floor / raw: {floor_ratio:.2f}; "
         f"gigstack-mcp / SDK floor: **{mcp_rate / floor_rate:.2f}**. "
         f"p99 at {rate:g} calls/s offered by {n} sessions: **{open_p99 * 1000:.0f} ms** (goal <= 100 ms, "
-        f"{met(open_p99 <= 0.1)}); at {near:g} calls/s: {near_p99 * 1000:.0f} ms. Reproduce with `python -m benchmarks.http_load"
-        f"{' --stateless' if args.stateless else ''}{' --no-sdk' if not args.sdk else ''}`.",
+        f"{met(open_p99 <= 0.1)}); at {near:g} calls/s: {near_p99 * 1000:.0f} ms. Reproduce with `{reproduce(args)}`.",
     ]
     return "\n".join(lines)
 
 
-def main() -> None:
+def reproduce(args: argparse.Namespace) -> str:
+    """The command line of this run: the flags that differ from the defaults."""
+    defaults = vars(build_parser().parse_args([]))
+    flags = []
+    for name, value in vars(args).items():
+        if name == "write" or value == defaults.get(name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        flags.append(
+            flag
+            if value is True
+            else f"--no-{name}"
+            if value is False
+            else f"{flag} {value:g}"
+            if isinstance(value, float)
+            else f"{flag} {value}"
+        )
+    return " ".join(["python -m benchmarks.http_load", *flags])
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -335,7 +354,11 @@ def main() -> None:
     parser.add_argument("--mode", choices=["auto", "legacy"], default="auto", help="era of the SDK phase")
     parser.add_argument("--stateless", action="store_true", help="run the server with --stateless")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     args.seconds = min(args.seconds, 8.0)  # bounded: the whole run stays under a minute
     body = asyncio.run(asyncio.wait_for(main_async(args), timeout=120))
     print(body)
