@@ -6,6 +6,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -424,3 +430,104 @@ def test_redact_filter_covers_args_fields_and_tracebacks():
     assert f.filter(rec) and rec.getMessage() == "a=[REDACTED]"
     assert rec.fields == {"header": "Bearer [REDACTED]", "n": 1}
     assert f.redact("tiny stays") == "tiny stays"  # too short to be a secret; would mangle text
+
+
+# -- real processes ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def server_process(sandbox: SandboxServer, secret: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`gigstack-mcp --transport http --stateless` as its own OS process, as a replica runs."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "GIGSTACK_API_URL": sandbox.url,
+        "GIGSTACK_API_KEY": API_KEY,
+        "GIGSTACK_CONFIRM_SECRET": secret,
+        "GIGSTACK_MCP_AUTH_TOKENS": TOKEN_SERVER,
+        "GIGSTACK_MCP_SHUTDOWN_TIMEOUT": "10",
+        "GIGSTACK_TOOLSETS": "all",
+    }
+    args = ["--transport", "http", "--port", str(port), "--stateless"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gigstack_mcp", *args], env=env, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the server process did not start"
+            time.sleep(0.05)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+async def test_two_server_processes_share_confirmations(sandbox, mode):
+    with (
+        server_process(sandbox, "shared-secret-1") as (one, _),
+        server_process(sandbox, "shared-secret-1") as (
+            two,
+            _,
+        ),
+    ):
+        async with connect(one, TOKEN_SERVER, mode) as c1, connect(two, TOKEN_SERVER, mode) as c2:
+            first = await call_ok(c1, "delete_client", {"id": "client_acme"})
+            assert first["status"] == "confirmation_required" and not sandbox.state.api_requests("DELETE")
+            args = {"id": "client_acme", "confirmation_token": first["confirmation_token"]}
+            assert (await call_ok(c2, "delete_client", args))["status"] == "done"
+    assert sandbox.state.store.get("team_sandbox", "clients", "client_acme") is None
+
+
+async def test_sigterm_lets_the_call_in_flight_finish(sandbox):
+    """A real SIGTERM to a real process while a tools/call (2026-07-28: one POST) waits on gigstack."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {
+            "name": "list_clients",
+            "arguments": {"limit": 1},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    headers = MCP_HEADERS | {
+        "Authorization": f"Bearer {TOKEN_SERVER}",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "list_clients",
+    }
+    with server_process(sandbox, "secret-2") as (base, proc):
+        sandbox.state.faults.add({"kind": "latency", "method": "GET", "path": "^/clients", "delay": 1.0})
+        answer: list[httpx.Response] = []
+
+        async def post() -> None:
+            async with httpx.AsyncClient(timeout=20) as http:
+                answer.append(await http.post(f"{base}/mcp", json=call, headers=headers))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(post)
+            await anyio.sleep(0.4)  # the call is waiting on the slow sandbox
+            proc.send_signal(signal.SIGTERM)
+        assert answer[0].status_code == 200
+        result = answer[0].json()["result"]
+        assert not result.get("isError") and len(result["structuredContent"]["data"]) == 1
+        # then it exits; uvicorn re-raises the signal once it has shut down, as orchestrators expect
+        assert await anyio.to_thread.run_sync(proc.wait, 15) in (0, -signal.SIGTERM)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/healthz")
