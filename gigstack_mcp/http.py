@@ -380,7 +380,7 @@ class Gate:
             if isinstance(outcome, Grant):
                 return outcome
             extra = {"Retry-After": "5"} if outcome.status == 503 else {}
-            if outcome.status in (401, 403):
+            if outcome.error in ("invalid_token", "insufficient_scope"):  # RFC 6750: signing in again helps
                 extra["WWW-Authenticate"] = self.oauth.config.challenge(outcome.error)
             return _error(outcome.status, outcome.error, outcome.description, extra)
         error = "invalid_token" if raw else None
