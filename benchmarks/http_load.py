@@ -17,8 +17,6 @@ import asyncio
 import json
 import os
 import platform
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -31,17 +29,13 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from benchmarks._common import cpu_seconds, free_port, pct, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "HTTP transport"
 SANDBOX_KEY = "sk_test_http_load"
 TOKEN = "bench-token-5c1d0e9f8a7b6c5d"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def spawn(
@@ -68,26 +62,12 @@ def wait_http(url: str, headers: dict[str, str] | None = None, timeout: float = 
     raise RuntimeError(f"{url} did not come up")
 
 
-def cpu_seconds(proc: subprocess.Popen) -> float | None:
-    """User+system CPU time of a child so far (Linux /proc), to show each process's cost per call."""
-    try:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def cpu_ms_per_call(before: float | None, after: float | None, calls: int) -> str:
     return (
         f"{(after - before) * 1000 / calls:.2f}"
         if before is not None and after is not None and calls
         else "n/a"
     )
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def lean_clients(base: str, n: int, headers: dict[str, str]) -> list[httpx.AsyncClient]:
@@ -204,17 +184,6 @@ def row(name: str, latencies: list[float], seconds: float) -> str:
     )
 
 
-def write_section(body: str) -> None:
-    block = f"## {HEADING}\n\n{body.strip()}\n"
-    text = DOC.read_text("utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^## {re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = (
-        pattern.sub(lambda _: block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    )
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text.rstrip() + "\n", "utf-8")
-
-
 class Cpu:
     """CPU seconds the sandbox and the MCP server spent during one phase, per call."""
 
@@ -222,11 +191,11 @@ class Cpu:
         self.procs = (sandbox, server)
 
     def __enter__(self) -> Cpu:
-        self.before = [cpu_seconds(p) for p in self.procs]
+        self.before = [cpu_seconds(p.pid) for p in self.procs]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.after = [cpu_seconds(p) for p in self.procs]
+        self.after = [cpu_seconds(p.pid) for p in self.procs]
 
     def per_call(self, calls: int) -> str:
         sandbox, server = (cpu_ms_per_call(b, a, calls) for b, a in zip(self.before, self.after, strict=True))
@@ -363,7 +332,7 @@ def main() -> None:
     body = asyncio.run(asyncio.wait_for(main_async(args), timeout=120))
     print(body)
     if args.write:
-        write_section(body)
+        write_section(DOC, HEADING, body)
         print(f"\nwrote {DOC.relative_to(ROOT)}")
 
 

@@ -16,8 +16,6 @@ import asyncio
 import json
 import os
 import platform
-import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from benchmarks._common import cpu_seconds, free_port, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -167,12 +167,6 @@ def startup_phases(runs: int) -> list[tuple[str, float]]:
     return [(name, statistics.median(values)) for name, values in samples.items()]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class SandboxProcess:
     """`gigstack-mcp sandbox --port N` as a subprocess, so it shares no GIL with either client."""
 
@@ -221,15 +215,6 @@ class Latency:
     direct: list[float]
     direct_async: list[float]
     server_cpu: float | None  # seconds of CPU the MCP server process used per measured call
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def pct(values: list[float], q: float) -> float:
@@ -389,17 +374,6 @@ def schema_sizes() -> tuple[str, int, int, int]:
     lines.append(("**all**", str(len(rows)), str(total), str(round(total / max(1, len(rows)))), ""))
     md = table(("toolset", "tools", "chars", "avg/tool", "largest"), lines)
     return md, total, default, len(rows)
-
-
-def replace_section(text: str, heading: str, body: str) -> str:
-    """Replace the `## heading` section (up to the next `## `) or append it; other sections stay."""
-    block = f"## {heading}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        return pattern.sub(lambda _: block + "\n", text, count=1).rstrip() + "\n"
-    if not text.strip():
-        text = "# Benchmarks\n"
-    return text.rstrip() + "\n\n" + block
 
 
 PHASES_HEADER = ("start-up phase (in-process, median)", "ms")

@@ -28,8 +28,6 @@ import logging
 import os
 import platform
 import random
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +43,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from benchmarks._common import free_port, pct, write_section
 from gigstack_mcp.sandbox import app as sandbox_app
 from gigstack_mcp.sandbox.examples import income_invoice
 from gigstack_mcp.sandbox.server import SandboxServer
@@ -112,11 +111,6 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 @dataclass
@@ -232,12 +226,6 @@ class Report:
 
 
 # -- the run ---------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _spawn_server(api_url: str, port: int) -> subprocess.Popen:
@@ -421,7 +409,7 @@ def run(
     sandbox_app.MAX_LOG = 10_000_000  # keep every request for the count (this process only)
     with SandboxServer(KEY, fault_seed=seed) as sandbox:
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # each injected drop logs a traceback
-        port = _free_port()
+        port = free_port()
         proc = _spawn_server(sandbox.url, port)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -445,16 +433,6 @@ def run(
     return report
 
 
-def write_section(body: str) -> None:
-    block = f"## {HEADING}\n\n{body.strip()}\n"
-    text = DOC.read_text("utf-8") if DOC.exists() else "# Reliability\n"
-    pattern = re.compile(rf"^## {re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = (
-        pattern.sub(lambda _: block + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    )
-    DOC.write_text(text.rstrip() + "\n", "utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -472,7 +450,7 @@ def main() -> None:
     body = report.markdown()
     print(body)
     if args.write:
-        write_section(body)
+        write_section(DOC, HEADING, body, "# Reliability")
         print(f"\nwrote {DOC.relative_to(ROOT)}")
     sys.exit(1 if report.problems() else 0)
 
