@@ -172,13 +172,16 @@ class Introspector:
 
     def cached(self, token: str) -> Grant | None:
         """The accepted answer for this token if it is still fresh (no round trip)."""
-        hit = self._cache.get(hashlib.sha256(token.encode()).digest())
+        return self._fresh(hashlib.sha256(token.encode()).digest())
+
+    def _fresh(self, digest: bytes) -> Grant | None:
+        hit = self._cache.get(digest)
         return hit[1] if hit is not None and hit[0] > time.time() else None
 
     async def check(self, token: str) -> Grant | Refusal:
-        if (grant := self.cached(token)) is not None:
-            return grant
         digest = hashlib.sha256(token.encode()).digest()
+        if (grant := self._fresh(digest)) is not None:
+            return grant
         now = time.time()
         answer = await self._introspect(token)
         if isinstance(answer, Refusal):
