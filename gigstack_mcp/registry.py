@@ -340,8 +340,7 @@ def _validation_text(exc: ValidationError, arguments: Iterable[str] = ()) -> str
     """One clause per problem: where, what was given, what is allowed. Never pydantic's URLs."""
     parts = []
     for err in exc.errors():
-        loc = [str(x) for x in err["loc"]]
-        where = ".".join(loc) or "arguments"
+        where = ".".join(str(x) for x in err["loc"]) or "arguments"
         name = next((x for x in reversed(err["loc"]) if isinstance(x, str)), "")
         given = repr(err.get("input"))
         given = given if len(given) <= 60 else given[:57] + "..."
@@ -350,10 +349,10 @@ def _validation_text(exc: ValidationError, arguments: Iterable[str] = ()) -> str
             text = "required"
         elif kind == "extra_forbidden":
             text = "unknown argument" + (f"; this tool takes: {', '.join(arguments)}" if arguments else "")
+        elif kind == "string_pattern_mismatch" and name == "use" and str(err.get("input")).upper() == "P01":
+            text = "P01 (Por definir) does not exist in CFDI 4.0; use S01 (no fiscal effects) or the real use"
         elif kind == "string_pattern_mismatch" and (allowed := _allowed(name)):
             text = f"{given} is not valid; expected {allowed}"
-            if name == "use" and str(err.get("input")).upper() == "P01":
-                text = "P01 (Por definir) does not exist in CFDI 4.0; use S01 (no fiscal effects) or the real use"
         else:
             text = f"{err['msg']} (got {given})" if "input" in err else err["msg"]
         parts.append(f"{where}: {text}")
