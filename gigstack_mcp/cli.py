@@ -41,15 +41,25 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     h.add_argument(
         "--auth-token",
         action="append",
-        metavar="TOKEN[=API_KEY[:TEAM]]",
+        metavar="TOKEN[=API_KEY[:TEAM[|TEAM...]]]",
         help="accepted bearer token, repeatable; replaces GIGSTACK_MCP_AUTH_TOKENS",
     )
-    h.add_argument("--auth-tokens-file", metavar="PATH", help="file, one TOKEN[=API_KEY[:TEAM]] per line")
+    h.add_argument("--auth-tokens-file", metavar="PATH", help="file, one TOKEN[=API_KEY[:TEAMS]] per line")
     h.add_argument("--stateless", action="store_true", default=None, help="no per-session state (replicas)")
     h.add_argument("--allowed-origins", metavar="LIST", help="browser Origins allowed, comma-separated")
     h.add_argument("--allowed-hosts", metavar="LIST", help="Host values allowed behind a proxy (host:*)")
     h.add_argument("--rate-limit", metavar="N/s", help="per-token rate limit, N/s, N/m or off (default 20/s)")
     h.add_argument("--max-body", metavar="SIZE", help="largest request body (default 1MB)")
+    h.add_argument(
+        "--auth-fail-limit", metavar="N/m", help="failed authentications per client address (default 20/m)"
+    )
+    h.add_argument(
+        "--trusted-proxies", metavar="CIDRS", help="proxies whose X-Forwarded-For is believed (default none)"
+    )
+    h.add_argument("--max-sessions", type=int, metavar="N", help="open sessions in all (default 10000)")
+    h.add_argument(
+        "--max-sessions-per-token", type=int, metavar="N", help="open sessions per token (default 500)"
+    )
     h.add_argument("--public-url", metavar="URL", help="public URL of /mcp (needed with OAuth)")
     h.add_argument("--oauth-issuer", metavar="URL", help="OAuth authorization server (docs/http.md)")
     h.add_argument("--oauth-introspection-url", metavar="URL", help="its RFC 7662 introspection endpoint")
@@ -77,6 +87,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "mcp_allowed_hosts": args.allowed_hosts,
             "mcp_rate_limit": args.rate_limit,
             "mcp_max_body": args.max_body,
+            "mcp_auth_fail_limit": args.auth_fail_limit,
+            "mcp_trusted_proxies": args.trusted_proxies,
+            "mcp_max_sessions": args.max_sessions,
+            "mcp_max_sessions_per_token": args.max_sessions_per_token,
             "mcp_public_url": args.public_url,
             "mcp_oauth_issuer": args.oauth_issuer,
             "mcp_oauth_introspection_url": args.oauth_introspection_url,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, SecretStr
 
 from .models import Page, ToolParams
@@ -21,16 +22,63 @@ if TYPE_CHECKING:  # imported when the first call makes the client (keeps start-
 
 log = logging.getLogger("gigstack_mcp")
 M = TypeVar("M", bound=BaseModel)
-SANDBOX_KEY = "sk_test_sandbox"
+# The embedded sandbox's key, random per process: with the public `sk_test_sandbox` anyone on the host
+# could use the sandbox behind an HTTP server's tokens (the standalone `gigstack-mcp sandbox` keeps
+# its --api-key).
+SANDBOX_KEY = "sk_test_" + secrets.token_urlsafe(24)
+
+
+class TeamNotAllowed(ToolError):
+    """A caller pinned to some teams named another one (or an account-wide resource): refused before
+    anything is sent to gigstack."""
 
 
 @dataclass(frozen=True)
 class Credentials:
     """The HTTP caller's gigstack credentials, which its MCP token maps to server-side (never the token).
-    `api_key=None` means the server's own key (or the embedded sandbox)."""
+    `api_key=None` means the server's own key (or the embedded sandbox). `teams` is the boundary: the
+    only teams this caller may act on, or None for whatever its key reaches (an unpinned mapping)."""
 
     api_key: SecretStr | None = None
     team: str | None = None
+    teams: frozenset[str] | None = None
+
+    @classmethod
+    def mapped(cls, key: str, spec: str) -> Credentials:
+        """From a mapping's `api_key` and `team` parts: `team` pins the caller to that team, `teamA|teamB`
+        to those (the first is the default), `teamA|*` or `*` lets it name any team."""
+        names = [t.strip() for t in spec.split("|") if t.strip()]
+        teams = [t for t in names if t != "*"]
+        return cls(
+            api_key=SecretStr(key) if key else None,
+            team=teams[0] if teams else None,
+            teams=frozenset(teams) if teams and "*" not in names else None,
+        )
+
+    def check_team(self, team: str | None) -> None:
+        if self.teams is not None and team not in self.teams:
+            raise TeamNotAllowed(
+                f"Refused (403): this MCP token may only act on team {_listed(self.teams)}, not {team!r}. "
+                "Nothing was sent to gigstack; leave `team` out to use the token's own team."
+            )
+
+    def check_path(self, path: str) -> None:
+        """Team-pinned callers reach only their teams' `/teams/{id}` resources, never account-wide ones
+        (the account's team list, new teams, its users), which belong to every tenant of the key."""
+        if self.teams is None:
+            return
+        parts = path.strip("/").split("/")
+        if parts[0] == "teams" and len(parts) > 1 and parts[1] != "integrations":
+            self.check_team(parts[1])
+        elif parts[0] in ("teams", "users"):
+            raise TeamNotAllowed(
+                f"Refused (403): this MCP token may only act on team {_listed(self.teams)}; "
+                f"{'/'.join(parts[:1])} is account-wide (all teams of the key). Nothing was sent to gigstack."
+            )
+
+
+def _listed(teams: frozenset[str]) -> str:
+    return " or ".join(repr(t) for t in sorted(teams))
 
 
 # Set per request by the HTTP transport's auth middleware; unset (None) for stdio and unauthenticated use.
@@ -74,6 +122,14 @@ class AppState:
         if creds is None:
             return self.settings.team
         return creds.team or (None if creds.api_key is not None else self.settings.team)
+
+    def team_for(self, creds: Credentials | None, requested: str | None) -> str | None:
+        """The team a tool call acts on: the one it names, else the default; refused (TeamNotAllowed)
+        outside the caller's boundary. Every tool call resolves its team here."""
+        team = requested or self.default_team(creds)
+        if creds is not None:
+            creds.check_team(team)
+        return team
 
     def _make_client(self, caller_key: SecretStr | None = None) -> GigstackClient:
         from .client import GigstackClient
@@ -132,13 +188,19 @@ class Api:
         data = envelope.get("data") if isinstance(envelope, dict) else None
         return model.model_validate(data if data is not None else {})
 
+    def _scoped(self, path: str) -> str:
+        if self.creds is not None:
+            self.creds.check_path(path)
+        return path
+
     async def get(self, path: str, model: type[M], *, query: dict[str, Any] | None = None) -> M:
+        path = self._scoped(path)
         return self._data(await (await self.gigstack()).get(path, query=query, team=self.team), model)
 
     async def list(self, path: str, model: type[M], params: ToolParams | None = None, **query: Any) -> M:
         """A gigstack list page into a `Page` model (data, has_more, next, total_results)."""
         q = {**(params.query() if params else {}), **{k: v for k, v in query.items() if v is not None}}
-        envelope = await (await self.gigstack()).get(path, query=q, team=self.team)
+        envelope = await (await self.gigstack()).get(self._scoped(path), query=q, team=self.team)
         return model.model_validate(
             {k: envelope.get(k) for k in ("data", "has_more", "next", "total_results")}
         )
@@ -147,13 +209,17 @@ class Api:
         self, path: str, model: type[M], *, json: Any = None, idempotency_key: str | None = None
     ) -> M:
         client = await self.gigstack()
-        env = await client.post(path, json=json, team=self.team, idempotency_key=idempotency_key)
+        env = await client.post(
+            self._scoped(path), json=json, team=self.team, idempotency_key=idempotency_key
+        )
         return self._data(env, model)
 
     async def put(self, path: str, model: type[M], *, json: Any = None) -> M:
+        path = self._scoped(path)
         return self._data(await (await self.gigstack()).put(path, json=json, team=self.team), model)
 
     async def delete(self, path: str, model: type[M], *, json: Any = None) -> M:
+        path = self._scoped(path)
         return self._data(await (await self.gigstack()).delete(path, json=json, team=self.team), model)
 
     async def collect(
@@ -161,7 +227,12 @@ class Api:
     ) -> list[dict]:
         """Every item of a list, up to `max_items` (for searches the API has no filter for)."""
         client = await self.gigstack()
-        return [i async for i in client.paginate(path, query=query, team=self.team, max_items=max_items)]
+        return [
+            i
+            async for i in client.paginate(
+                self._scoped(path), query=query, team=self.team, max_items=max_items
+            )
+        ]
 
 
-__all__ = ["Api", "AppState", "Credentials", "Page", "current_credentials"]
+__all__ = ["Api", "AppState", "Credentials", "Page", "TeamNotAllowed", "current_credentials"]

@@ -32,7 +32,7 @@ from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import SecretStr
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials
 from starlette.datastructures import Headers
@@ -75,8 +75,9 @@ class TokenEntry:
 
 
 class TokenMap:
-    """The accepted MCP bearer tokens. An entry is `token`, `token=api_key` or `token=api_key:team`
-    (`token=:team` keeps the server's own key with another team)."""
+    """The accepted MCP bearer tokens. An entry is `token`, `token=api_key` or `token=api_key:teams`
+    (`token=:teams` keeps the server's own key). `teams` pins the token: `team_a`, or `team_a|team_b`
+    (the first is the default), `|*` (or `*`) to allow any team (docs/http.md)."""
 
     def __init__(self, entries: Iterable[tuple[str, Credentials]] = ()) -> None:
         self.entries: list[TokenEntry] = []
@@ -101,8 +102,7 @@ class TokenMap:
                 "commas or colons (make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         key, _, team = rest.partition(":")
-        key, team = key.strip(), team.strip()
-        return token, Credentials(api_key=SecretStr(key) if key else None, team=team or None)
+        return token, Credentials.mapped(key.strip(), team)
 
     @classmethod
     def load(cls, tokens: Iterable[str] = (), file: str | None = None) -> TokenMap:
@@ -169,16 +169,62 @@ class RateLimiter:
         self.rate, self.burst, self.max_keys = limit.count / limit.per, limit.count, max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def take(self, key: str, now: float | None = None) -> float:
-        """0 when the request may go ahead, else the seconds until it could."""
+    def take(self, key: str, now: float | None = None, cost: float = 1) -> float:
+        """0 when the request (worth `cost` units) may go ahead, else the seconds until it could."""
         now = time.monotonic() if now is None else now
         level, stamp = self._buckets.pop(key, (self.burst, now))
         level = min(self.burst, level + (now - stamp) * self.rate)
-        wait = 0.0 if level >= 1 else (1 - level) / self.rate
-        self._buckets[key] = (level - 1 if wait == 0 else level, now)
+        wait = 0.0 if level >= cost else (cost - level) / self.rate
+        self._buckets[key] = (level - cost if wait == 0 else level, now)
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         return wait
+
+    def wait(self, key: str, now: float | None = None) -> float:
+        """Like `take` without spending: 0 while a unit is left, else the seconds until one is."""
+        hit = self._buckets.get(key)
+        if hit is None:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        level = min(self.burst, hit[0] + (now - hit[1]) * self.rate)
+        return 0.0 if level >= 1 else (1 - level) / self.rate
+
+
+def _retry_after(wait: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
+class TrustedProxies:
+    """Whose `X-Forwarded-For` is believed: only peers inside these networks (none by default). The
+    client is then the right-most address that is not itself a trusted proxy: the left part of the
+    header is whatever the client wrote."""
+
+    def __init__(self, networks: Iterable[str] = ()) -> None:
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for net in networks:
+            try:
+                self.networks.append(ipaddress.ip_network(net.strip(), strict=False))
+            except ValueError:
+                raise HttpConfigError(
+                    f"bad trusted proxy {net.strip()!r}: use addresses or CIDRs, e.g. 10.0.0.0/8,127.0.0.1"
+                ) from None
+
+    def trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip().strip("[]"))
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def client(self, scope: Scope, headers: Headers) -> str:
+        peer = str((scope.get("client") or ("?",))[0])
+        if not self.networks or not self.trusted(peer):
+            return peer
+        hops = [h.strip() for v in headers.getlist("x-forwarded-for") for h in v.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self.trusted(hop):
+                return hop[:64]
+        return hops[0][:64] if hops else peer
 
 
 def parse_size(text: str | int) -> int:
@@ -281,12 +327,98 @@ def _error(status: int, error: str, description: str, headers: dict[str, str] | 
     return JSONResponse({"error": error, "error_description": description}, status, headers=headers)
 
 
+class SessionCaps:
+    """Open stateful sessions per principal and in all (2025-11-25 era; stateless mode and the
+    2026-07-28 era have none). The SDK's session manager is the record of open sessions; requests that
+    are opening one count as pending until answered, so parallel opens cannot overshoot a cap."""
+
+    def __init__(self, manager: Any, per_principal: int | None, total: int | None) -> None:
+        self.manager, self.per_principal, self.total = manager, per_principal, total
+        self._pending: dict[str | None, int] = {}
+
+    def _open(self) -> tuple[int, dict[str, Any]]:
+        # The SDK keeps these in private attributes (streamable_http_manager.py); tests/test_tenants.py
+        # fails if that changes.
+        return len(self.manager._server_instances), self.manager._session_owners
+
+    def admit(self, principal: str | None) -> Response | None:
+        """A refusal, or None after reserving a slot (release it with `done`)."""
+        total, owners = self._open()
+        if self.total is not None and total + sum(self._pending.values()) >= self.total:
+            return _error(
+                503,
+                "too_many_sessions",
+                f"The server has its limit of {self.total} open sessions; retry shortly.",
+                {"Retry-After": "30"},
+            )
+        if principal is not None and self.per_principal is not None:
+            mine = sum(1 for o in owners.values() if o.get("client_id") == principal) + self._pending.get(
+                principal, 0
+            )
+            if mine >= self.per_principal:
+                return _error(
+                    429,
+                    "too_many_sessions",
+                    f"This token has its limit of {self.per_principal} open sessions: end sessions you no "
+                    "longer use (HTTP DELETE) or wait for idle ones to expire (30 min).",
+                    {"Retry-After": "60"},
+                )
+        self._pending[principal] = self._pending.get(principal, 0) + 1
+        return None
+
+    def done(self, principal: str | None) -> None:
+        left = self._pending.get(principal, 0) - 1
+        if left > 0:
+            self._pending[principal] = left
+        else:
+            self._pending.pop(principal, None)
+
+
+def _legacy(headers: Headers) -> bool:
+    """A 2025-11-25 (handshake) era request: sessions, and no Mcp-Method header the SDK checks."""
+    version = headers.get("mcp-protocol-version")
+    return version is None or version in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+def count_tool_calls(body: bytes) -> int:
+    """The `tools/call` messages in a JSON-RPC body (one message or a batch); 0 when unreadable (the SDK
+    then refuses it without calling anything)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return 0
+    messages = data if isinstance(data, list) else [data]
+    return sum(1 for m in messages if isinstance(m, dict) and m.get("method") == "tools/call")
+
+
+async def _peek_body(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
+    """Read the request body (None if it exceeds `limit`: the SDK answers 413) and a `receive` that
+    replays it to the app."""
+    messages: list[Message] = []
+    size, more = 0, True
+    while more and size <= limit:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(m.get("body", b"") for m in messages) if not more and size <= limit else None
+
+    async def replay() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return body, replay
+
+
 class Gate:
-    """Pure ASGI middleware in front of the MCP endpoint, in this order: probes pass untouched; then
-    Host (421) and Origin (403) checks; bearer token (401 + WWW-Authenticate), a static MCP token or an
-    OAuth access token checked with the authorization server, which sets the caller's gigstack
-    credentials for the tools and an SDK principal (session ownership, request-state binding); the
-    caller's rate limit (429 + Retry-After). Every request leaves one JSON access-log line."""
+    """Pure ASGI middleware in front of the MCP endpoint, in this order: probes pass untouched; the
+    client address (X-Forwarded-For only from --trusted-proxies); Host (421) and Origin (403) checks;
+    too many failed authentications from this address (429, before any token is looked at); bearer
+    token (401 + WWW-Authenticate), a static MCP token or an OAuth access token checked with the
+    authorization server, which sets the caller's gigstack credentials for the tools and an SDK
+    principal (session ownership, request-state binding); the caller's rate limit on tool calls (429 +
+    Retry-After); the session caps. Every request leaves one JSON access-log line."""
 
     def __init__(
         self,
@@ -297,9 +429,16 @@ class Gate:
         hosts: Iterable[str] | None,
         origins: Iterable[str],
         oauth: Introspector | None = None,
+        auth_limiter: RateLimiter | None = None,
+        proxies: TrustedProxies | None = None,
+        sessions: SessionCaps | None = None,
+        max_body: int = 1024 * 1024,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = AuthContextMiddleware(app)  # publishes scope["user"] to the SDK's get_access_token()
         self.tokens, self.limiter, self.oauth = tokens, limiter, oauth
+        self.auth_limiter, self.proxies, self.sessions = auth_limiter, proxies or TrustedProxies(), sessions
+        self.max_body, self.clock = max_body, clock
         self.open_paths = PROBES | set(oauth.config.metadata_paths if oauth else ())
         self.hosts = tuple(hosts) if hosts is not None else None  # None: any Host (no known public name)
         self.origins = tuple(origins)
@@ -308,7 +447,7 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started, status, principal = time.perf_counter(), [0], None
-        reset = None
+        reset, opening = None, False
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -316,12 +455,13 @@ class Gate:
             await send(message)
 
         headers = Headers(scope=scope)
+        client = self.proxies.client(scope, headers)
         try:
             if scope["path"] in self.open_paths:
                 return await self.app(scope, receive, send_status)
             refusal = self._refuse_host_origin(headers)
             if refusal is None and (self.tokens or self.oauth):
-                entry = await self._authenticate(headers, (scope.get("client") or ("?",))[0])
+                entry = await self._authenticate(headers, client)
                 if isinstance(entry, Response):
                     refusal = entry
                 else:
@@ -331,23 +471,44 @@ class Gate:
                     )
                     scope["auth"] = AuthCredentials([])
                     reset = current_credentials.set(entry.credentials)
-            if refusal is None and self.limiter is not None:
-                key = principal or (scope.get("client") or ("?",))[0]
-                wait = self.limiter.take(key)
-                if wait:
+            if refusal is None and self.limiter is not None and scope.get("method") == "POST":
+                calls, receive = await self._tool_calls(headers, receive)
+                if calls and (wait := self.limiter.take(principal or client, self.clock(), calls)):
                     refusal = _error(
                         429,
                         "rate_limited",
-                        "Too many requests for this token; retry later.",
-                        {"Retry-After": str(max(1, math.ceil(wait)))},
+                        "Too many tool calls for this token; retry later.",
+                        _retry_after(wait),
                     )
+            if refusal is None and self._opens_session(scope, headers):
+                refusal = self.sessions.admit(principal)  # type: ignore[union-attr]
+                opening = refusal is None
             if refusal is not None:
                 return await refusal(scope, receive, send_status)
             await self.app(scope, receive, send_status)
         finally:
+            if opening:
+                self.sessions.done(principal)  # type: ignore[union-attr]
             if reset is not None:
                 current_credentials.reset(reset)
-            self._log(scope, headers, status[0], principal, started)
+            self._log(scope, headers, status[0], principal, started, client)
+
+    def _opens_session(self, scope: Scope, headers: Headers) -> bool:
+        return (
+            self.sessions is not None
+            and scope.get("method") == "POST"
+            and "mcp-session-id" not in headers
+            and _legacy(headers)
+        )
+
+    async def _tool_calls(self, headers: Headers, receive: Receive) -> tuple[int, Receive]:
+        """How many tool calls this POST makes. 2026-07-28: its Mcp-Method header (the SDK refuses a
+        header that differs from the body). 2025-11-25: the body, read here (up to the body limit)
+        and replayed to the SDK."""
+        if not _legacy(headers):
+            return int(headers.get("mcp-method") == "tools/call"), receive
+        body, receive = await _peek_body(receive, self.max_body)
+        return (count_tool_calls(body) if body is not None else 0), receive
 
     def _refuse_host_origin(self, headers: Headers) -> Response | None:
         if self.hosts is not None and not _allowed(headers.get("host", ""), self.hosts):
@@ -358,6 +519,21 @@ class Gate:
         return None
 
     async def _authenticate(self, headers: Headers, client: str) -> TokenEntry | Grant | Response:
+        """The caller, or the refusal. An address with too many failed attempts is refused first,
+        before its token is hashed or sent anywhere; each 401 spends one of its attempts."""
+        if self.auth_limiter is not None and (wait := self.auth_limiter.wait(client, self.clock())):
+            return _error(
+                429,
+                "too_many_failed_authentications",
+                "Too many failed authentications from this address; retry later.",
+                _retry_after(wait),
+            )
+        outcome = await self._check_token(headers, client)
+        if self.auth_limiter is not None and isinstance(outcome, Response) and outcome.status_code == 401:
+            self.auth_limiter.take(client, self.clock())
+        return outcome
+
+    async def _check_token(self, headers: Headers, client: str) -> TokenEntry | Grant | Response:
         raw = headers.get("authorization", "")
         scheme, _, token = raw.partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
@@ -369,12 +545,12 @@ class Gate:
                 return grant
             # Each unknown token costs a round trip to the authorization server: limit them per address,
             # so a flood of made-up tokens is refused here instead of forwarded.
-            if self.limiter is not None and (wait := self.limiter.take(f"introspect:{client}")):
+            if self.limiter is not None and (wait := self.limiter.take(f"introspect:{client}", self.clock())):
                 return _error(
                     429,
                     "rate_limited",
                     "Too many new tokens from this address; retry later.",
-                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                    _retry_after(wait),
                 )
             outcome = await self.oauth.check(token)
             if isinstance(outcome, Grant):
@@ -396,7 +572,9 @@ class Gate:
         )
 
     @staticmethod
-    def _log(scope: Scope, headers: Headers, status: int, principal: str | None, started: float) -> None:
+    def _log(
+        scope: Scope, headers: Headers, status: int, principal: str | None, started: float, client: str
+    ) -> None:
         level = logging.WARNING if status >= 500 or status == 0 else logging.INFO
         if not access_log.isEnabledFor(level):
             return
@@ -406,7 +584,7 @@ class Gate:
             "path": scope.get("path"),
             "status": status,
             "ms": round((time.perf_counter() - started) * 1000, 1),
-            "client": (scope.get("client") or ("?",))[0],
+            "client": client,
         }
         if principal:
             fields["principal"] = principal
@@ -486,6 +664,7 @@ def build_http_app(
     *,
     host: str = "127.0.0.1",
     server: MCPServer | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
     """The ASGI app: `/mcp` (Streamable HTTP, both protocol eras), `/healthz`, `/readyz`, and with OAuth
     the protected-resource metadata. Builds a fresh MCPServer unless one is given (the SDK's session
@@ -496,6 +675,8 @@ def build_http_app(
     tokens = TokenMap.from_settings(settings) if tokens is None else tokens
     stateless = settings.mcp_stateless if stateless is None else stateless
     rate = RateLimit.parse(settings.mcp_rate_limit)
+    auth_rate = RateLimit.parse(settings.mcp_auth_fail_limit)
+    proxies = TrustedProxies(_names(settings.mcp_trusted_proxies))
     max_body = parse_size(settings.mcp_max_body)
     extra_hosts, extra_origins = _names(settings.mcp_allowed_hosts), _names(settings.mcp_allowed_origins)
     loopback = is_loopback(host)
@@ -529,11 +710,16 @@ def build_http_app(
         streamable_http_path="/mcp",
         stateless_http=stateless,
         max_request_body_size=max_body,
+        max_sessions=settings.mcp_max_sessions or None,
         # Host/Origin are checked by the Gate (before auth, with --allowed-hosts/--allowed-origins).
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         host=host,
     )
     _capture_state(server, ref, oauth)
+    caps = None
+    if not stateless:  # stateless mode keeps no sessions to count
+        per_token = settings.mcp_max_sessions_per_token or None
+        caps = SessionCaps(server.session_manager, per_token, settings.mcp_max_sessions or None)
     app.add_middleware(
         Gate,
         tokens=tokens,
@@ -541,6 +727,11 @@ def build_http_app(
         hosts=hosts,
         origins=origins,
         oauth=oauth,
+        auth_limiter=RateLimiter(auth_rate) if auth_rate else None,
+        proxies=proxies,
+        sessions=caps,
+        max_body=max_body,
+        clock=clock,
     )
     app.state.gigstack = ref
     app.state.mcp_server = server
@@ -566,6 +757,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, host: str, port: int, **kw:
         lifespan="on",
         log_config=None,  # our JSON handler on the root logger
         access_log=False,  # the Gate writes the access log (with the principal, never a token)
+        proxy_headers=False,  # X-Forwarded-For is the Gate's, and only from --trusted-proxies
         server_header=False,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=settings.mcp_shutdown_timeout,
@@ -598,6 +790,10 @@ def serve_http(server: MCPServer, settings: Settings, *, host: str = "127.0.0.1"
                 "oauth": bool(settings.mcp_oauth_issuer),
                 "stateless": settings.mcp_stateless,
                 "rate_limit": settings.mcp_rate_limit,
+                "auth_fail_limit": settings.mcp_auth_fail_limit,
+                "trusted_proxies": settings.mcp_trusted_proxies,
+                "max_sessions": settings.mcp_max_sessions,
+                "max_sessions_per_token": settings.mcp_max_sessions_per_token,
                 "max_body": settings.mcp_max_body,
             }
         },

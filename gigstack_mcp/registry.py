@@ -408,7 +408,7 @@ def _state(ctx: Context) -> AppState:
 async def _api(ctx: Context, p: ToolParams) -> Api:
     state = _state(ctx)
     creds = current_credentials.get()  # set by the HTTP transport's auth; None for stdio
-    return Api(state, p.team or state.default_team(creds), ctx, creds)
+    return Api(state, state.team_for(creds, p.team), ctx, creds)  # the caller's team boundary
 
 
 def _token_args(p: ToolParams, team: str | None) -> dict[str, Any]:

@@ -34,13 +34,24 @@ class Settings(BaseSettings):
     sandbox_db: str | None = Field(None, description="SQLite file that keeps sandbox state across restarts.")
     # HTTP transport (gigstack_mcp/http.py); env GIGSTACK_MCP_*
     mcp_auth_tokens: SecretStr | None = Field(
-        None, description="Comma-separated MCP bearer tokens, each `token` or `token=api_key[:team]`."
+        None,
+        description="Comma-separated MCP bearer tokens, each `token` or `token=api_key[:team[|team...]]`.",
     )
     mcp_auth_tokens_file: str | None = Field(None, description="File with one token entry per line.")
     mcp_stateless: bool = Field(False, description="No per-session state: replicas behind any balancer.")
     mcp_allowed_hosts: str = Field("", description="Extra allowed Host values (comma-separated, host:*).")
     mcp_allowed_origins: str = Field("", description="Allowed browser Origins (comma-separated).")
-    mcp_rate_limit: str = Field("20/s", description="Per-token rate limit: N/s, N/m or 'off'.")
+    mcp_rate_limit: str = Field("20/s", description="Per-token limit on tool calls: N/s, N/m or 'off'.")
+    mcp_auth_fail_limit: str = Field(
+        "20/m", description="Failed authentications (401) per client address before 429: N/m or 'off'."
+    )
+    mcp_trusted_proxies: str = Field(
+        "", description="Proxies (addresses/CIDRs, comma-separated) whose X-Forwarded-For is believed."
+    )
+    mcp_max_sessions: int = Field(10_000, ge=0, description="Open stateful sessions in all (0: no cap).")
+    mcp_max_sessions_per_token: int = Field(
+        500, ge=0, description="Open stateful sessions per token or OAuth principal (0: no cap)."
+    )
     mcp_max_body: str = Field("1MB", description="Largest accepted request body (bytes, KB or MB).")
     mcp_shutdown_timeout: float = Field(30.0, ge=0, description="Seconds in-flight calls get on shutdown.")
     # OAuth resource-server mode (gigstack_mcp/oauth.py, docs/http.md)
@@ -51,7 +62,9 @@ class Settings(BaseSettings):
     mcp_oauth_client_secret: SecretStr | None = Field(None, description="Its secret.")
     mcp_oauth_scopes: str = Field("", description="Scopes a token must carry (space or comma separated).")
     mcp_oauth_accounts: SecretStr | None = Field(
-        None, description="Token subject -> gigstack account: `subject=api_key:team`, comma-separated; `*=`."
+        None,
+        description="OAuth caller -> gigstack account: `sub:NAME=api_key:team` or `client:NAME=...`, "
+        "comma-separated; `*=` for any.",
     )
 
     def use_sandbox(self) -> bool:

@@ -332,14 +332,32 @@ async def test_body_size_limit(sandbox):
 
 
 async def test_rate_limit_per_token(sandbox):
+    """The limit counts tool calls (here 2026-07-28 POSTs); other requests do not spend it."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {
+            "name": "list_clients",
+            "arguments": {"limit": 1},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    modern = MCP_HEADERS | {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call"}
+    modern |= {"Mcp-Name": "list_clients"}
     with serve(sandbox, tokens(), mcp_rate_limit="3/m") as srv:
         async with httpx.AsyncClient(base_url=srv.url, headers=MCP_HEADERS) as http:
             a = {"Authorization": f"Bearer {TOKEN_A}"}
-            codes = [(await http.post("/mcp", json=INIT, headers=a)).status_code for _ in range(3)]
+            codes = [(await http.post("/mcp", json=INIT, headers=a)).status_code for _ in range(5)]
+            assert codes == [200] * 5  # not tool calls
+            codes = [(await http.post("/mcp", json=call, headers=modern | a)).status_code for _ in range(3)]
             assert codes == [200, 200, 200]
-            limited = await http.post("/mcp", json=INIT, headers=a)
+            limited = await http.post("/mcp", json=call, headers=modern | a)
             assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
-            other = await http.post("/mcp", json=INIT, headers={"Authorization": f"Bearer {TOKEN_B}"})
+            other = await http.post("/mcp", json=call, headers=modern | {"Authorization": f"Bearer {TOKEN_B}"})
             assert other.status_code == 200  # each token has its own bucket
 
 
