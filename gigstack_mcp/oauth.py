@@ -55,7 +55,7 @@ class OAuthConfig:
     client_id: str | None
     client_secret: SecretStr | None
     scopes: tuple[str, ...]
-    accounts: dict[str, Credentials]  # token subject -> gigstack account; "*" for any subject
+    accounts: dict[str, Credentials]  # "sub:NAME" / "client:NAME" / "sub:*" / "client:*" / "*" -> account
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OAuthConfig | None:
@@ -126,25 +126,43 @@ class OAuthConfig:
         return values + [c.api_key.get_secret_value() for c in self.accounts.values() if c.api_key]
 
 
+NAMESPACES = ("sub", "client")  # which claim an account entry names: `sub` or `client_id`
+
+
 def parse_accounts(text: str) -> dict[str, Credentials]:
-    """`subject=api_key:team` entries, comma-separated; `subject=:team` keeps the server's own key and
-    `*=...` applies to any subject not listed."""
+    """`sub:NAME=api_key:teams` or `client:NAME=api_key:teams` entries, comma-separated: a `sub:` entry
+    matches a token whose `sub` is NAME, a `client:` entry one without `sub` whose `client_id` is NAME
+    (a client-credentials token), so a client can never pose as a user by choosing its id. `=:teams`
+    keeps the server's own key; teams as for MCP tokens (`team`, `a|b`, `*`). `sub:*`, `client:*` and
+    `*` (both) apply to callers not listed. Keys are `sub:NAME`, `client:NAME` or `*`."""
     accounts: dict[str, Credentials] = {}
     for raw in text.split(","):
         if not raw.strip():
             continue
-        subject, sep, rest = raw.strip().partition("=")
-        if not sep or not subject.strip():
+        who, sep, rest = raw.strip().partition("=")
+        who = who.strip()
+        kind, colon, name = who.partition(":")
+        if not sep or not (who == "*" or (colon and kind in NAMESPACES and name.strip())):
             raise OAuthConfigError(
-                "GIGSTACK_MCP_OAUTH_ACCOUNTS: each entry is subject=api_key:team (or subject=:team, or *=...)"
+                f"GIGSTACK_MCP_OAUTH_ACCOUNTS: bad entry {who[:40]!r}: each entry is sub:SUBJECT=api_key:team "
+                "(a user's `sub`) or client:CLIENT_ID=api_key:team (a client-credentials token), "
+                "or *=... for anyone else"
             )
         key, _, team = rest.partition(":")
-        accounts[subject.strip()] = Credentials(
-            api_key=SecretStr(key.strip()) if key.strip() else None, team=team.strip() or None
-        )
+        accounts[who if who == "*" else f"{kind}:{name.strip()}"] = Credentials.mapped(key.strip(), team)
     if not accounts:
         raise OAuthConfigError("GIGSTACK_MCP_OAUTH_ACCOUNTS maps no subject to a gigstack account")
     return accounts
+
+
+def _caller(answer: dict[str, Any]) -> str | None:
+    """`sub:<sub>` for a user's token, `client:<client_id>` for one without a subject."""
+    sub, client = answer.get("sub"), answer.get("client_id")
+    if isinstance(sub, str) and sub:
+        return f"sub:{sub}"
+    if isinstance(client, str) and client:
+        return f"client:{client}"
+    return None
 
 
 def _principal(subject: str) -> str:
@@ -232,16 +250,17 @@ class Introspector:
         exp = answer.get("exp")
         if isinstance(exp, int | float) and exp <= now:
             return invalid
-        audiences = _audiences(answer)
-        if audiences and self.config.resource not in {a.rstrip("/") for a in audiences}:
-            return invalid  # issued for another resource (RFC 8707): never replay it here
+        # Issued for this resource (RFC 8707); a token without `aud` could be meant for any API.
+        if self.config.resource not in {a.rstrip("/") for a in _audiences(answer)}:
+            return invalid
         scopes = tuple(str(answer.get("scope") or "").split())
         if missing := [s for s in self.config.scopes if s not in scopes]:
             return Refusal(403, "insufficient_scope", f"The token lacks the scope {' '.join(missing)}.")
-        subject = answer.get("sub") or answer.get("client_id")
-        if not isinstance(subject, str) or not subject:
+        caller = _caller(answer)
+        if caller is None:
             return invalid
-        account = self.config.accounts.get(subject) or self.config.accounts.get("*")
+        accounts = self.config.accounts
+        account = accounts.get(caller) or accounts.get(caller.split(":")[0] + ":*") or accounts.get("*")
         if account is None:
             return Refusal(403, "access_denied", "No gigstack account is mapped to this user.")
-        return Grant(_principal(subject), account, scopes)
+        return Grant(_principal(caller), account, scopes)

@@ -357,7 +357,9 @@ async def test_rate_limit_per_token(sandbox):
             assert codes == [200, 200, 200]
             limited = await http.post("/mcp", json=call, headers=modern | a)
             assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
-            other = await http.post("/mcp", json=call, headers=modern | {"Authorization": f"Bearer {TOKEN_B}"})
+            other = await http.post(
+                "/mcp", json=call, headers=modern | {"Authorization": f"Bearer {TOKEN_B}"}
+            )
             assert other.status_code == 200  # each token has its own bucket
 
 

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.anyio
 
 PUBLIC = "https://mcp.example.test/mcp"
 CLIENT_ID, CLIENT_SECRET = "gigstack-mcp", "introspection-secret-9d1c"
-ACCOUNTS = f"alice@example.test={KEY_A},svc-billing={KEY_B}:team_b"
+ACCOUNTS = f"sub:alice@example.test={KEY_A},client:svc-billing={KEY_B}:team_b"
 ALICE, BOB = "at-alice-6b1f0e2d9c8a7b6c", "at-bob-unmapped-5e4d3c2b1a0f"
 SVC = "at-client-credentials-3f2e1d0c9b8a"
 NOW = int(time.time())
@@ -46,13 +46,19 @@ ANSWERS: dict[str, dict[str, Any]] = {
         "aud": PUBLIC,
         "exp": NOW + 3600,
     },
-    BOB: {"active": True, "sub": "bob@example.test", "scope": "gigstack", "exp": NOW + 3600},
+    BOB: {"active": True, "sub": "bob@example.test", "scope": "gigstack", "aud": PUBLIC, "exp": NOW + 3600},
     SVC: {"active": True, "client_id": "svc-billing", "scope": "gigstack", "aud": [PUBLIC, "other"]},
-    "at-no-scope-1a2b3c4d5e6f7a8b": {"active": True, "sub": "alice@example.test", "scope": "openid"},
+    "at-no-scope-1a2b3c4d5e6f7a8b": {
+        "active": True,
+        "sub": "alice@example.test",
+        "scope": "openid",
+        "aud": PUBLIC,
+    },
     "at-expired-1a2b3c4d5e6f7a8b9": {
         "active": True,
         "sub": "alice@example.test",
         "scope": "gigstack",
+        "aud": PUBLIC,
         "exp": NOW - 5,
     },
     "at-elsewhere-1a2b3c4d5e6f7a8": {
@@ -269,11 +275,15 @@ def test_incomplete_oauth_settings_stop_the_server_with_the_missing_names(monkey
 
 
 def test_accounts_format():
-    accounts = parse_accounts("a=sk_1:team_x, b=:team_y ,*=sk_2")
-    assert accounts["a"].api_key.get_secret_value() == "sk_1" and accounts["a"].team == "team_x"
-    assert accounts["b"].api_key is None and accounts["b"].team == "team_y"
-    assert accounts["*"].team is None
-    for bad in ("", "no-equals-sign", "=sk_1"):
+    accounts = parse_accounts("sub:a=sk_1:team_x, client:b=:team_y|team_z ,*=sk_2, sub:urn:x:y=:t")
+    assert accounts["sub:a"].api_key.get_secret_value() == "sk_1" and accounts["sub:a"].team == "team_x"
+    assert accounts["sub:a"].teams == {"team_x"}  # pinned: a boundary, not just a default
+    assert accounts["client:b"].api_key is None and accounts["client:b"].team == "team_y"
+    assert accounts["client:b"].teams == {"team_y", "team_z"}
+    assert accounts["*"].team is None and accounts["*"].teams is None
+    assert "sub:urn:x:y" in accounts
+    # a bare name is ambiguous (a user's sub or a client's id?): refused at start-up
+    for bad in ("", "no-equals-sign", "=sk_1", "alice=sk_1", "user:alice=sk_1", "sub:=sk_1"):
         with pytest.raises(OAuthConfigError):
             parse_accounts(bad)
 
