@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .context import AppState, Credentials, current_credentials
+from .context import SANDBOX_KEY, AppState, Credentials, current_credentials
 from .oauth import Grant, Introspector, OAuthConfig, OAuthConfigError
 from .settings import Settings
 
@@ -284,6 +284,33 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_SESSION_HEX = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{24}\b")  # the SDK's session ids (uuid4 hex)
+_SESSION_AFTER = re.compile(r"(?i)(\bsession(?: id)?:?\s+)([^\s:,]{8})[^\s:,]+")  # any id a client sent
+# Below WARNING these log whole event-stream chunks (tool results) and gigstack URLs with their query
+# (a search for a customer's name).
+_CHATTY = ("sse_starlette", "httpx", "httpcore")
+_TOOL_FAILED = "Tool %r failed: %r"  # the SDK's INFO line for a tool error, with the error's whole text
+
+
+class LogHygiene(logging.Filter):
+    """What the SDK and its libraries log through our handler, made safe: session ids cut to their first 8
+    characters (like the access log), a tool error's text left out (it quotes gigstack data), and the
+    INFO/DEBUG records of sse_starlette, httpx and httpcore dropped (event-stream chunks are whole tool
+    results; request lines carry search queries). Attach it to the handler before RedactSecrets."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(_CHATTY) and record.levelno < logging.WARNING:
+            return False
+        if record.msg == _TOOL_FAILED and isinstance(record.args, tuple) and record.args:
+            record.msg, record.args = (
+                "Tool %r failed (its error text went to the client, not to the log)",
+                (record.args[0],),
+            )
+        text = _SESSION_AFTER.sub(r"\1\2…", _SESSION_HEX.sub(r"\1…", record.getMessage()))
+        record.msg, record.args = text, None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, the record's `fields`, exc."""
 
@@ -307,12 +334,14 @@ class JsonFormatter(logging.Formatter):
 def json_log_handler(secrets: Iterable[str], stream: IO[str] | None = None) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(LogHygiene())
     handler.addFilter(RedactSecrets(secrets))
     return handler
 
 
 def all_secrets(settings: Settings, tokens: TokenMap) -> list[str]:
     values = [s.get_secret_value() for s in (settings.api_key, settings.confirm_secret) if s is not None]
+    values.append(SANDBOX_KEY)  # the embedded sandbox's random key
     try:
         oauth = OAuthConfig.from_settings(settings)
     except OAuthConfigError:
