@@ -358,49 +358,57 @@ def _error(status: int, error: str, description: str, headers: dict[str, str] | 
 
 class SessionCaps:
     """Open stateful sessions per principal and in all (2025-11-25 era; stateless mode and the
-    2026-07-28 era have none). The SDK's session manager is the record of open sessions; requests that
-    are opening one count as pending until answered, so parallel opens cannot overshoot a cap."""
+    2026-07-28 era have none). A principal's sessions are the ids its opening requests got back, still
+    open in the SDK's session manager; a request that is opening one counts until it is answered, so
+    parallel opens cannot overshoot. The cap in all is the SDK's own (`max_sessions`), checked here
+    first to answer with a clear message."""
 
     def __init__(self, manager: Any, per_principal: int | None, total: int | None) -> None:
         self.manager, self.per_principal, self.total = manager, per_principal, total
-        self._pending: dict[str | None, int] = {}
+        self._opened: dict[str, set[str]] = {}
+        self._pending: dict[str, int] = {}
 
-    def _open(self) -> tuple[int, dict[str, Any]]:
-        # The SDK keeps these in private attributes (streamable_http_manager.py); tests/test_tenants.py
-        # fails if that changes.
-        return len(self.manager._server_instances), self.manager._session_owners
+    def _live(self) -> dict[str, Any]:
+        # The SDK keeps open sessions in a private attribute (streamable_http_manager.py);
+        # tests/test_tenants.py fails if that changes.
+        return self.manager._server_instances
 
     def admit(self, principal: str | None) -> Response | None:
-        """A refusal, or None after reserving a slot (release it with `done`)."""
-        total, owners = self._open()
-        if self.total is not None and total + sum(self._pending.values()) >= self.total:
+        """A refusal, or None; when it returns None for a principal, call `opened` once answered."""
+        live = self._live()
+        if self.total is not None and len(live) >= self.total:
             return _error(
                 503,
                 "too_many_sessions",
                 f"The server has its limit of {self.total} open sessions; retry shortly.",
                 {"Retry-After": "30"},
             )
-        if principal is not None and self.per_principal is not None:
-            mine = sum(1 for o in owners.values() if o.get("client_id") == principal) + self._pending.get(
-                principal, 0
+        if principal is None or self.per_principal is None:
+            return None
+        mine = self._opened.setdefault(principal, set())
+        mine.intersection_update(live)  # forget sessions that ended (DELETE, idle expiry)
+        if len(mine) + self._pending.get(principal, 0) >= self.per_principal:
+            return _error(
+                429,
+                "too_many_sessions",
+                f"This token has its limit of {self.per_principal} open sessions: end sessions you no "
+                "longer use (HTTP DELETE) or wait for idle ones to expire (30 min).",
+                {"Retry-After": "60"},
             )
-            if mine >= self.per_principal:
-                return _error(
-                    429,
-                    "too_many_sessions",
-                    f"This token has its limit of {self.per_principal} open sessions: end sessions you no "
-                    "longer use (HTTP DELETE) or wait for idle ones to expire (30 min).",
-                    {"Retry-After": "60"},
-                )
         self._pending[principal] = self._pending.get(principal, 0) + 1
         return None
 
-    def done(self, principal: str | None) -> None:
+    def opened(self, principal: str, session_id: str | None) -> None:
+        """The opening request was answered, with this session id (None: no session)."""
         left = self._pending.get(principal, 0) - 1
         if left > 0:
             self._pending[principal] = left
         else:
             self._pending.pop(principal, None)
+        if session_id:
+            self._opened.setdefault(principal, set()).add(session_id)
+        elif not self._opened.get(principal):
+            self._opened.pop(principal, None)
 
 
 def _legacy(headers: Headers) -> bool:
@@ -476,11 +484,14 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started, status, principal = time.perf_counter(), [0], None
-        reset, opening = None, False
+        reset, opening = None, [False]
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                if opening[0]:
+                    self._opened(principal, message, status[0])
+                    opening[0] = False
             await send(message)
 
         headers = Headers(scope=scope)
@@ -511,16 +522,20 @@ class Gate:
                     )
             if refusal is None and self._opens_session(scope, headers):
                 refusal = self.sessions.admit(principal)  # type: ignore[union-attr]
-                opening = refusal is None
+                opening[0] = refusal is None and principal is not None
             if refusal is not None:
                 return await refusal(scope, receive, send_status)
             await self.app(scope, receive, send_status)
         finally:
-            if opening:
-                self.sessions.done(principal)  # type: ignore[union-attr]
+            if opening[0]:  # no answer was sent
+                self.sessions.opened(principal, None)  # type: ignore[union-attr,arg-type]
             if reset is not None:
                 current_credentials.reset(reset)
             self._log(scope, headers, status[0], principal, started, client)
+
+    def _opened(self, principal: str | None, start: Message, status: int) -> None:
+        sid = next((v.decode("latin-1") for k, v in start.get("headers", ()) if k == b"mcp-session-id"), None)
+        self.sessions.opened(principal, sid if status < 400 else None)  # type: ignore[union-attr,arg-type]
 
     def _opens_session(self, scope: Scope, headers: Headers) -> bool:
         return (
