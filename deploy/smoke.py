@@ -50,6 +50,7 @@ INIT = {
     },
 }
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+CLIENT_ADDRESS = "127.0.0.2"  # a client other than nginx (127.0.0.1): the replicas must log this one
 RFC = "GORL850315K29"  # a well-formed persona fisica RFC for the clients the smoke creates and deletes
 
 
@@ -486,7 +487,12 @@ async def check_edge(s: Stack) -> None:
 
         auth = MCP_HEADERS | {"Authorization": f"Bearer {s.tokens[0]}"}
         mark = s.logs.mark()
-        sse = await http.post("/mcp", json=INIT, headers=auth | {"X-Forwarded-For": "203.0.113.9"})
+        # From another loopback address: the replicas trust nginx (GIGSTACK_MCP_TRUSTED_PROXIES) and so
+        # log the address nginx saw, never the one the client wrote.
+        async with httpx2.AsyncClient(
+            base_url=s.base, timeout=15, transport=httpx2.AsyncHTTPTransport(local_address=CLIENT_ADDRESS)
+        ) as away:
+            sse = await away.post("/mcp", json=INIT, headers=auth | {"X-Forwarded-For": "203.0.113.9"})
         check(sse.status_code == 200, f"initialize with a token: {sse.status_code} {sse.text[:200]}")
         check(sse.headers.get("content-type", "").startswith("text/event-stream"), "no SSE through nginx")
         events = [json.loads(x[5:]) for x in sse.text.splitlines() if x.startswith("data:")]
@@ -494,13 +500,18 @@ async def check_edge(s: Stack) -> None:
         who = s.logs.served_by(mark, lambda r: r.get("status") == 200 and r.get("path") == "/mcp")
         client_ip = next(r["client"] for r in s.logs.since(mark)[who] if r.get("status") == 200)
         check(
-            client_ip == "127.0.0.1",
-            f"{who} logged the client as {client_ip}: a client-supplied X-Forwarded-For is trusted",
+            client_ip == CLIENT_ADDRESS,
+            f"{who} logged the client as {client_ip}, not {CLIENT_ADDRESS}: "
+            + (
+                "nginx is not a trusted proxy"
+                if client_ip == "127.0.0.1"
+                else "a forged X-Forwarded-For is trusted"
+            ),
         )
         s.report.ok(
             "SSE + client address",
-            "initialize streams text/event-stream; a forged X-Forwarded-For "
-            f"is not believed ({who} logs client 127.0.0.1)",
+            "initialize streams text/event-stream; nginx's X-Forwarded-For is believed, a forged one "
+            f"is not ({who} logs client {CLIENT_ADDRESS})",
         )
 
         port = s.base.rsplit(":", 1)[1]
