@@ -7,6 +7,7 @@ replicas behind any load balancer act as one (share GIGSTACK_CONFIRM_SECRET)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -306,9 +307,16 @@ class LogHygiene(logging.Filter):
                 "Tool %r failed (its error text went to the client, not to the log)",
                 (record.args[0],),
             )
-        text = _SESSION_AFTER.sub(r"\1\2…", _SESSION_HEX.sub(r"\1…", record.getMessage()))
-        record.msg, record.args = text, None
+        record.msg, record.args = _cut_session_ids(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _cut_session_ids(record.exc_text)
         return True
+
+
+def _cut_session_ids(text: str) -> str:
+    return _SESSION_AFTER.sub(r"\1\2…", _SESSION_HEX.sub(r"\1…", text))
 
 
 class JsonFormatter(logging.Formatter):
@@ -417,6 +425,15 @@ def _legacy(headers: Headers) -> bool:
     return version is None or version in HANDSHAKE_PROTOCOL_VERSIONS
 
 
+def _opens_session(scope: Scope, headers: Headers) -> bool:
+    """A 2025-11-25 POST without a session id: the SDK opens a session for it (kept if answered < 400)."""
+    return scope.get("method") == "POST" and "mcp-session-id" not in headers and _legacy(headers)
+
+
+def _session_id(start: Message) -> str | None:
+    return next((v.decode("latin-1") for k, v in start.get("headers", ()) if k == b"mcp-session-id"), None)
+
+
 def count_tool_calls(body: bytes) -> int:
     """The `tools/call` messages in a JSON-RPC body (one message or a batch); 0 when unreadable (the SDK
     then refuses it without calling anything)."""
@@ -484,14 +501,14 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started, status, principal = time.perf_counter(), [0], None
-        reset, opening = None, [False]
+        reset = None
+        slot: list[Callable[[str | None], None]] = []  # a reserved session slot, settled by the answer
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                if opening[0]:
-                    self._opened(principal, message, status[0])
-                    opening[0] = False
+                if slot:
+                    slot.pop()(_session_id(message) if status[0] < 400 else None)
             await send(message)
 
         headers = Headers(scope=scope)
@@ -520,30 +537,19 @@ class Gate:
                         "Too many tool calls for this token; retry later.",
                         _retry_after(wait),
                     )
-            if refusal is None and self._opens_session(scope, headers):
-                refusal = self.sessions.admit(principal)  # type: ignore[union-attr]
-                opening[0] = refusal is None and principal is not None
+            if refusal is None and self.sessions is not None and _opens_session(scope, headers):
+                refusal = self.sessions.admit(principal)
+                if refusal is None and principal is not None:
+                    slot.append(functools.partial(self.sessions.opened, principal))
             if refusal is not None:
                 return await refusal(scope, receive, send_status)
             await self.app(scope, receive, send_status)
         finally:
-            if opening[0]:  # no answer was sent
-                self.sessions.opened(principal, None)  # type: ignore[union-attr,arg-type]
+            if slot:  # no answer was sent: no session
+                slot.pop()(None)
             if reset is not None:
                 current_credentials.reset(reset)
             self._log(scope, headers, status[0], principal, started, client)
-
-    def _opened(self, principal: str | None, start: Message, status: int) -> None:
-        sid = next((v.decode("latin-1") for k, v in start.get("headers", ()) if k == b"mcp-session-id"), None)
-        self.sessions.opened(principal, sid if status < 400 else None)  # type: ignore[union-attr,arg-type]
-
-    def _opens_session(self, scope: Scope, headers: Headers) -> bool:
-        return (
-            self.sessions is not None
-            and scope.get("method") == "POST"
-            and "mcp-session-id" not in headers
-            and _legacy(headers)
-        )
 
     async def _tool_calls(self, headers: Headers, receive: Receive) -> tuple[int, Receive]:
         """How many tool calls this POST makes. 2026-07-28: its Mcp-Method header (the SDK refuses a
