@@ -68,6 +68,10 @@ class Credentials:
         if self.teams is None:
             return
         parts = path.strip("/").split("/")
+        if (
+            "." in parts or ".." in parts
+        ):  # ids are single segments already (models/_base.py); belt and braces
+            raise TeamNotAllowed(f"Refused (403): {path!r} is not a plain resource path.")
         if parts[0] == "teams" and len(parts) > 1 and parts[1] != "integrations":
             self.check_team(parts[1])
         elif parts[0] in ("teams", "users"):
