@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from starlette.datastructures import Headers
 
 from gigstack_mcp import http as gmhttp
 from gigstack_mcp.context import SANDBOX_KEY
@@ -288,7 +289,6 @@ async def test_x_forwarded_for_is_honoured_from_a_trusted_proxy(sandbox):
 
 def test_trusted_proxies_rule():
     proxies = TrustedProxies(["10.0.0.0/8", "127.0.0.1"])
-    from starlette.datastructures import Headers
 
     def client(peer: str, xff: str | None) -> str:
         raw = [(b"x-forwarded-for", xff.encode())] if xff else []
