@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 from pydantic import BaseModel, SecretStr
 
+from .guards.spent import spent_store
 from .models import Page, ToolParams
 from .settings import Settings
 
@@ -53,6 +54,7 @@ class AppState:
             settings.confirm_secret.get_secret_value() if settings.confirm_secret else secrets.token_hex(32)
         )
         self.confirm_secret = secret.encode()
+        self.spent = spent_store(settings)  # spent confirmations: this process, or Redis for replicas
 
     async def client(self, creds: Credentials | None = None) -> GigstackClient:
         """The server's own client, or (HTTP) one pooled client per distinct caller API key."""
@@ -107,6 +109,7 @@ class AppState:
             await self._client.aclose()
         for keyed in self._keyed.values():
             await keyed.aclose()
+        await self.spent.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
 
