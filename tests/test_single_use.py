@@ -267,6 +267,19 @@ async def test_redis_down_fails_closed(sandbox):
     assert not refunds(sandbox)
 
 
+def test_the_redis_url_never_reaches_the_log(sandbox):
+    import io
+    import logging
+
+    from gigstack_mcp.http import all_secrets, json_log_handler
+
+    url = "redis://:s3cret-redis-pass@10.0.0.5:6379/0"
+    stream = io.StringIO()
+    handler = json_log_handler(all_secrets(make_settings(sandbox, mcp_redis_url=url), TokenMap()), stream)
+    handler.handle(logging.makeLogRecord({"msg": "connecting to %s", "args": (url,), "levelno": 30}))
+    assert url not in stream.getvalue() and "[REDACTED]" in stream.getvalue()
+
+
 def test_importing_the_server_does_not_import_redis():
     code = "import sys, gigstack_mcp.server, gigstack_mcp.cli; sys.exit('redis' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
