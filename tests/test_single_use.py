@@ -225,6 +225,29 @@ async def test_preview_token_altered_copies_are_refused(sandbox):
     assert len(keys) == 1 and keys.pop().startswith("pv-")
 
 
+async def test_a_refund_token_executes_once_over_stdio(sandbox):
+    """The real `python -m gigstack_mcp` process over stdio, against the fixture sandbox."""
+    from mcp import StdioServerParameters, stdio_client
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGSTACK_")} | {
+        "GIGSTACK_API_URL": sandbox.url,
+        "GIGSTACK_API_KEY": API_KEY,
+        "GIGSTACK_TOOLSETS": "all",
+    }
+    params = StdioServerParameters(command=sys.executable, args=["-m", "gigstack_mcp"], env=env)
+    async with Client(stdio_client(params, errlog=subprocess.DEVNULL)) as client:
+        token = (await call_ok(client, "refund_payment", REFUND))["confirmation_token"]
+        for variant in altered(token):
+            assert "Nothing was done" in await call_err(
+                client, "refund_payment", REFUND | {"confirmation_token": variant}
+            )
+        args = REFUND | {"confirmation_token": token}
+        assert (await call_ok(client, "refund_payment", args))["status"] == "done"
+        for _ in range(6):
+            assert USED in await call_err(client, "refund_payment", args)
+    assert len(refunds(sandbox)) == 1
+
+
 # -- the stores ----------------------------------------------------------------------------------------
 
 
