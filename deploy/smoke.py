@@ -3,14 +3,15 @@
     .venv/bin/python deploy/smoke.py            # needs nginx on PATH (Debian: apt-get install nginx)
     .venv/bin/python deploy/smoke.py --keep     # keep the temporary directory (configs, logs)
 
-It starts the gigstack sandbox, three `gigstack-mcp --transport http --stateless` replicas with the
-environment compose.yaml gives the `mcp` service (read from the shipped file; only what cannot exist
-outside Docker is changed: the sandbox's host name, the secret's path, the bind address and ports) and
-nginx in the foreground with the shipped nginx.conf (rewritten in code: the upstream servers, the listen
+It starts the gigstack sandbox, redis-server as compose's `redis` service runs it, three
+`gigstack-mcp --transport http --stateless` replicas with the environment compose.yaml gives the `mcp`
+service (read from the shipped file; only what cannot exist outside Docker is changed: the sandbox's and
+Redis's host names, the secret's path, the bind address and ports) and nginx in the foreground with the shipped nginx.conf (rewritten in code: the upstream servers, the listen
 address, writable temp paths). Then, through nginx only, with the MCP SDK's Streamable HTTP client in
 both protocol eras (2026-07-28 and the 2025-11-25 handshake): probes, 401/421/413, tools, a destructive
-call confirmed on another replica than the one that issued the token, requests spread over the three
-replicas (their JSON access logs), and a replica stopped without breaking the next calls. Every process
+call confirmed on another replica than the one that issued the token, a used confirmation sent again
+to the other replicas and refused (the replicas share Redis), requests spread over the three replicas
+(their JSON access logs), and a replica stopped without breaking the next calls. Every process
 it starts is stopped on exit, also on failure or Ctrl-C. Exit status 0 when everything passed.
 """
 
@@ -167,6 +168,7 @@ class Topology:
     mcp_command: list[str]  # compose's command for `mcp`, bound to 127.0.0.1
     replica_env: dict[str, str]
     sandbox_argv: list[str]
+    redis_argv: list[str]
     nginx_conf: str
 
     def replica_argv(self, port: int) -> list[str]:
@@ -176,11 +178,17 @@ class Topology:
 
 
 def load_topology(
-    tmp: Path, sandbox_port: int, replica_ports: list[int], lb_port: int, secret: str, tokens_file: Path
+    tmp: Path,
+    sandbox_port: int,
+    replica_ports: list[int],
+    lb_port: int,
+    secret: str,
+    tokens_file: Path,
+    redis_port: int,
 ) -> Topology:
     compose = parse_compose((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    mcp, sandbox, lb = services["mcp"], services["sandbox"], services["lb"]
+    mcp, sandbox, lb, redis = services["mcp"], services["sandbox"], services["lb"], services["redis"]
     replicas = int((mcp.get("deploy") or {}).get("replicas", 1))
     check(
         replicas == len(replica_ports),
@@ -192,6 +200,13 @@ def load_topology(
     sb_compose_port = _arg(sb_cmd, "--port")
     sb_cmd[sb_cmd.index("--host") + 1] = "127.0.0.1"
     sb_cmd[sb_cmd.index("--port") + 1] = str(sandbox_port)
+
+    # redis: the compose command, on our port, loopback only
+    redis_cmd = list(redis["command"])
+    check(redis_cmd[:1] == ["redis-server"], f"compose redis command: {redis_cmd}")
+    redis_compose_port = _arg(redis_cmd, "--port")
+    redis_cmd[redis_cmd.index("--port") + 1] = str(redis_port)
+    redis_cmd += ["--bind", "127.0.0.1"]
 
     # replicas: the compose command and environment, as `docker compose up` would expand it when only
     # GIGSTACK_CONFIRM_SECRET is exported (the documented setup)
@@ -208,6 +223,11 @@ def load_topology(
     docker_sandbox = f"//sandbox:{sb_compose_port}/"
     check(docker_sandbox in api_url, f"GIGSTACK_API_URL={api_url!r} does not point at the sandbox service")
     env["GIGSTACK_API_URL"] = api_url.replace(docker_sandbox, f"//127.0.0.1:{sandbox_port}/")
+    redis_url, docker_redis = env.get("GIGSTACK_MCP_REDIS_URL", ""), f"//redis:{redis_compose_port}/"
+    check(
+        docker_redis in redis_url, f"GIGSTACK_MCP_REDIS_URL={redis_url!r} does not point at the redis service"
+    )
+    env["GIGSTACK_MCP_REDIS_URL"] = redis_url.replace(docker_redis, f"//127.0.0.1:{redis_port}/")
     check(env.get("GIGSTACK_CONFIRM_SECRET") == secret, "compose.yaml does not pass GIGSTACK_CONFIRM_SECRET")
     # what the image adds (Dockerfile ENV)
     env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "GIGSTACK_TOOL_CACHE": "off"} | env
@@ -245,6 +265,7 @@ def load_topology(
         mcp_command=cmd,
         replica_env=env,
         sandbox_argv=sb_cmd,
+        redis_argv=redis_cmd,
         nginx_conf=conf,
     )
 
@@ -319,6 +340,23 @@ class Processes:
     def stop_all(self) -> None:
         for proc in reversed(self.procs):  # nginx first, the sandbox last
             proc.stop()
+
+
+def wait_redis(proc: Proc, port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if not proc.alive():
+            raise SmokeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SmokeError(f"{proc.name} did not answer PING within {timeout:.0f}s:\n{proc.tail()}")
+        time.sleep(0.05)
 
 
 def wait_http(proc: Proc, url: str, timeout: float = 30, headers: dict[str, str] | None = None) -> None:
@@ -565,6 +603,32 @@ async def destructive_across_replicas(
     raise SmokeError(f"{attempts} confirmations were all redeemed on the replica that issued them")
 
 
+async def check_single_use(s: Stack, token: str, replays: int = 4) -> None:
+    """A refund confirmed once, then its token sent again through nginx, so to the other replicas too:
+    every replay refused, the money refunded once (the replicas share the spent set in Redis)."""
+    async with connect(s.base, token, "auto") as client:
+        payment = {"id": "payment_demo_transfer"}
+        before = (await call_ok(client, "get_payment", payment)).get("refunded_amount") or 0
+        first = await call_ok(client, "refund_payment", payment | {"amount": 1})
+        args = payment | {"amount": 1, "confirmation_token": first["confirmation_token"]}
+        mark = s.logs.mark()
+        done = await call_ok(client, "refund_payment", args)
+        check(done.get("status") == "done", f"refund with the token: {done}")
+        for _ in range(replays):
+            again = await client.call_tool("refund_payment", args)
+            text = again.content[0].text if again.content else ""
+            check(again.is_error and "already used" in text, f"a used token was not refused: {text[:300]}")
+        spread = s.logs.per_replica(mark)
+        after = (await call_ok(client, "get_payment", payment)).get("refunded_amount") or 0
+    check(round(after - before, 2) == 1, f"refunded {after - before} instead of 1.00 once")
+    check(sum(1 for n in spread.values() if n) >= 2, f"the replays reached one replica only: {spread}")
+    s.report.ok(
+        "single use across replicas",
+        f"a refund token used once, then {replays} replays refused ('already used'); refunded once; "
+        "/mcp requests: " + ", ".join(f"{k} {v}" for k, v in sorted(spread.items())),
+    )
+
+
 async def check_era(s: Stack, mode: str, token: str, calls: int = 12) -> None:
     mark = s.logs.mark()
     async with connect(s.base, token, mode) as client:
@@ -641,6 +705,7 @@ async def run_checks(s: Stack) -> None:
     await check_edge(s)
     await check_era(s, "auto", s.tokens[0])
     await check_era(s, "legacy", s.tokens[1])
+    await check_single_use(s, s.tokens[1])
     await check_failover(s, s.tokens[2])
 
 
@@ -663,6 +728,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"smoke: {args.nginx!r} not found on PATH; install nginx (Debian/Ubuntu: apt-get install nginx) "
             "or pass --nginx /path/to/nginx",
+            file=sys.stderr,
+        )
+        return 2
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        print(
+            "smoke: redis-server not found on PATH; install it (Debian/Ubuntu: apt-get install redis-server)",
             file=sys.stderr,
         )
         return 2
@@ -695,19 +767,23 @@ def main(argv: list[str] | None = None) -> int:
         tokens_file.parent.mkdir(mode=0o700)
         tokens_file.write_text("".join(f"{t}\n" for t in tokens))
         tokens_file.chmod(0o600)
-        sandbox_port, lb_port = free_port(), free_port()
+        sandbox_port, lb_port, redis_port = free_port(), free_port(), free_port()
         ports = [free_port() for _ in range(3)]
-        topo = load_topology(tmp, sandbox_port, ports, lb_port, secrets.token_hex(32), tokens_file)
+        topo = load_topology(
+            tmp, sandbox_port, ports, lb_port, secrets.token_hex(32), tokens_file, redis_port
+        )
         python = [sys.executable, "-m", "gigstack_mcp"]
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("GIGSTACK_")}
         version = nginx_version(nginx)
         print(
             f"smoke: nginx {version} on 127.0.0.1:{lb_port} -> replicas on {ports}, sandbox on "
-            f"{sandbox_port}; logs in {tmp}",
+            f"{sandbox_port}, redis on {redis_port}; logs in {tmp}",
             flush=True,
         )
 
         sandbox = procs.start("sandbox", [*python, *topo.sandbox_argv], base_env)
+        redis = procs.start("redis", [redis_server, *topo.redis_argv[1:]])
+        wait_redis(redis, redis_port)
         replicas = [
             procs.start(f"replica{i}", [*python, *topo.replica_argv(port)], base_env | topo.replica_env)
             for i, port in enumerate(ports, 1)

@@ -46,6 +46,7 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     )
     h.add_argument("--auth-tokens-file", metavar="PATH", help="file, one TOKEN[=API_KEY[:TEAMS]] per line")
     h.add_argument("--stateless", action="store_true", default=None, help="no per-session state (replicas)")
+    h.add_argument("--redis-url", metavar="URL", help="Redis for spent confirmations, shared by replicas")
     h.add_argument("--allowed-origins", metavar="LIST", help="browser Origins allowed, comma-separated")
     h.add_argument("--allowed-hosts", metavar="LIST", help="Host values allowed behind a proxy (host:*)")
     h.add_argument("--rate-limit", metavar="N/s", help="per-token rate limit, N/s, N/m or off (default 20/s)")
@@ -83,6 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "mcp_auth_tokens": ",".join(args.auth_token) if args.auth_token else None,
             "mcp_auth_tokens_file": args.auth_tokens_file,
             "mcp_stateless": args.stateless,
+            "mcp_redis_url": args.redis_url,
             "mcp_allowed_origins": args.allowed_origins,
             "mcp_allowed_hosts": args.allowed_hosts,
             "mcp_rate_limit": args.rate_limit,

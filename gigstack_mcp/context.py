@@ -14,6 +14,7 @@ import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, SecretStr
 
+from .guards.spent import spent_store
 from .models import Page, ToolParams
 from .settings import Settings
 
@@ -105,6 +106,7 @@ class AppState:
             settings.confirm_secret.get_secret_value() if settings.confirm_secret else secrets.token_hex(32)
         )
         self.confirm_secret = secret.encode()
+        self.spent = spent_store(settings)  # spent confirmations: this process, or Redis for replicas
 
     async def client(self, creds: Credentials | None = None) -> GigstackClient:
         """The server's own client, or (HTTP) one pooled client per distinct caller API key."""
@@ -167,6 +169,7 @@ class AppState:
             await self._client.aclose()
         for keyed in self._keyed.values():
             await keyed.aclose()
+        await self.spent.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
 

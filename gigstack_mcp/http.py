@@ -348,7 +348,9 @@ def json_log_handler(secrets: Iterable[str], stream: IO[str] | None = None) -> l
 
 
 def all_secrets(settings: Settings, tokens: TokenMap) -> list[str]:
-    values = [s.get_secret_value() for s in (settings.api_key, settings.confirm_secret) if s is not None]
+    # a Redis URL may hold a password
+    configured = (settings.api_key, settings.confirm_secret, settings.mcp_redis_url)
+    values = [s.get_secret_value() for s in configured if s is not None]
     values.append(SANDBOX_KEY)  # the embedded sandbox's random key
     try:
         oauth = OAuthConfig.from_settings(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,7 +26,17 @@ from pydantic_core import PydanticUndefined
 from ._schema import compact, compact_output
 from .client import APIConnectionError, APIStatusError, GigstackError
 from .context import Api, AppState, current_credentials
-from .guards.confirm import Confirm, ConfirmationError, TokenBypass, check_token, issue_token
+from .guards.confirm import (
+    STATE_TTL,
+    Confirm,
+    ConfirmationError,
+    TokenBypass,
+    answered_state,
+    check_token,
+    current_caller,
+    issue_token,
+)
+from .guards.spent import StoreUnavailable
 from .models import Out, Page, ToolParams
 
 P = TypeVar("P", bound=ToolParams)
@@ -401,6 +412,25 @@ def _can_elicit(ctx: Context) -> bool:
         return False
 
 
+def _answers_ride_state(ctx: Context) -> bool:
+    """2026-07-28: an elicitation's answer arrives in a retried request with the sealed question."""
+    return (ctx.protocol_version or "") >= "2026-07-28"
+
+
+async def _spend(api: Api, key: str, expires: float, then: str) -> None:
+    """Record a confirmation as used, atomically (guards/spent.py); refuse a second use, and refuse
+    everything while the record cannot be read (nothing is sent)."""
+    try:
+        first = await api.state.spent.spend(key, expires)
+    except StoreUnavailable as exc:
+        raise ToolError(
+            f"Nothing was done: the record of used confirmations cannot be reached ({exc}), so this "
+            "confirmation cannot be spent safely. Try again once it is back."
+        ) from None
+    if not first:
+        raise ToolError(f"This confirmation was already used; nothing was done again. {then}")
+
+
 def _state(ctx: Context) -> AppState:
     return ctx.request_context.lifespan_context
 
@@ -473,21 +503,19 @@ def build_tool(spec: ToolSpec) -> Tool:
     async def _destructive(api: Api, p: Any, confirmation: Any) -> DestructiveResult[Any]:
         preview = await spec.preview(api, p)  # type: ignore[misc]
         args = _token_args(p, api.team)
-        secret, ttl = api.state.confirm_secret, api.state.settings.confirm_ttl
+        secret, ttl, caller = api.state.confirm_secret, api.state.settings.confirm_ttl, current_caller()
         if p.confirmation_token:
             try:
-                check_token(secret, p.confirmation_token, spec.name, args)
+                token = check_token(secret, p.confirmation_token, spec.name, args, caller=caller)
             except ConfirmationError as exc:
                 raise ToolError(
                     f"Nothing was done: {exc}. Call without confirmation_token to get a new preview."
                 ) from None
-        elif isinstance(confirmation, AcceptedElicitation) and not isinstance(confirmation.data, TokenBypass):
-            if not confirmation.data.confirm:
-                return DestructiveResult(
-                    status="declined", message="The user did not confirm. Nothing was done.", preview=preview
-                )
-        elif isinstance(confirmation, AcceptedElicitation):  # the client cannot ask: two steps
-            token, expires = issue_token(secret, spec.name, args, ttl)
+            await _spend(
+                api, "c:" + token.nonce, token.expires, "Call without confirmation_token for a new preview."
+            )
+        elif isinstance(confirmation, AcceptedElicitation) and isinstance(confirmation.data, TokenBypass):
+            token_text, expires = issue_token(secret, spec.name, args, ttl, caller=caller)  # cannot ask
             return DestructiveResult(
                 status="confirmation_required",
                 message=(
@@ -495,9 +523,19 @@ def build_tool(spec: ToolSpec) -> Tool:
                     "then call this tool again with the same arguments plus confirmation_token."
                 ),
                 preview=preview,
-                confirmation_token=token,
+                confirmation_token=token_text,
                 expires_at=expires,
             )
+        elif isinstance(confirmation, AcceptedElicitation):
+            if not confirmation.data.confirm:
+                return DestructiveResult(
+                    status="declined", message="The user did not confirm. Nothing was done.", preview=preview
+                )
+            if _answers_ride_state(api.ctx):  # 2026-07-28: the answer could be sent again; spend it
+                state = answered_state() if api.ctx.request_state is not None else None
+                if state is None:
+                    raise ToolError("Nothing was done: the answer came without its question; call again.")
+                await _spend(api, state, time.time() + STATE_TTL, "Call the tool again to ask the user anew.")
         else:
             action = getattr(confirmation, "action", "cancel")
             return DestructiveResult(
@@ -517,8 +555,13 @@ def build_tool(spec: ToolSpec) -> Tool:
                 api = await _api(ctx, p)
                 await run_guard(api, p)
                 preview = await spec.preview(api, p)  # type: ignore[misc]
-            except (ValidationError, ToolError, GigstackError):
-                return TokenBypass(confirm=False)  # the body reports the error itself
+            # Asking failed: an error, never a fall back to a token the model could spend without the human.
+            except ValidationError as exc:
+                raise ToolError(_validation_text(exc)) from None
+            except GuardViolation as exc:
+                raise ToolError(f"Not sent to gigstack: {exc}") from None
+            except GigstackError as exc:
+                raise ToolError(describe_error(spec, exc)) from None
             return Elicit(f"{preview}\n\nThis cannot be undone. Go ahead?", Confirm)
 
         arg_names = [f.alias or n for n, f in params.model_fields.items()]

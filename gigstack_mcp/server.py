@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from mcp_types import INVALID_PARAMS
 
 from . import __version__
 from .context import AppState
+from .guards.confirm import request_state_security
 from .settings import Settings
 from .toolinfo import load_tools
 
@@ -73,13 +75,16 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     return server
 
 
-def _request_state_security(settings: Settings) -> RequestStateSecurity | None:
+def _request_state_security(settings: Settings) -> RequestStateSecurity:
     """Seal 2026-07-28 elicitation state with a key derived from GIGSTACK_CONFIRM_SECRET, so a retry
-    that lands on another replica still resumes; without a secret the SDK's per-process key is used."""
+    that lands on another replica still resumes (without a secret: a per-process key), with the codec
+    that lets the tool body spend the answered state once (guards/confirm.py)."""
     if settings.confirm_secret is None:
-        return None
-    secret = settings.confirm_secret.get_secret_value().encode()
-    return RequestStateSecurity(keys=[hmac.new(secret, b"gigstack-mcp request state", "sha256").digest()])
+        key = os.urandom(32)
+    else:
+        secret = settings.confirm_secret.get_secret_value().encode()
+        key = hmac.new(secret, b"gigstack-mcp request state", "sha256").digest()
+    return request_state_security(key)
 
 
 def _register_extras(server: MCPServer, settings: Settings) -> None:

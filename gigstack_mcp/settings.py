@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         None, description="HMAC secret for confirmation tokens; share it across replicas."
     )
     confirm_ttl: int = Field(300, gt=0, description="Seconds a confirmation token stays valid.")
+    mcp_redis_url: SecretStr | None = Field(
+        None, description="Redis that records spent confirmations; share it across replicas."
+    )
     max_result_chars: int = Field(20_000, ge=1_000, description="Cap on one tool result's text.")
     sandbox_db: str | None = Field(None, description="SQLite file that keeps sandbox state across restarts.")
     # HTTP transport (gigstack_mcp/http.py); env GIGSTACK_MCP_*

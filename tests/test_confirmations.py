@@ -77,8 +77,8 @@ async def test_token_from_another_secret_is_refused(sandbox):
 
 async def test_tampered_token_is_refused(mcp, sandbox):
     first = await call_ok(mcp, "delete_client", {"id": "client_acme"})
-    expires, sig = first["confirmation_token"].split(".")
-    forged = f"{int(expires) + 3600}.{sig}"  # try to extend its life
+    expires, nonce, sig = first["confirmation_token"].split(".")
+    forged = f"{int(expires) + 3600}.{nonce}.{sig}"  # try to extend its life
     text = await call_err(mcp, "delete_client", {"id": "client_acme", "confirmation_token": forged})
     assert "Nothing was done" in text
     assert sandbox.state.store.get(TEAM, "clients", "client_acme") is not None

@@ -179,11 +179,12 @@ async def test_require_preview_stamps_once_even_when_retried(strict, sandbox):
         and sent[0]["idempotency_key"] == sent[1]["idempotency_key"]
     )
     assert "preview_token" not in sent[0]["body"]  # ours, never sent
-    # The caller's own key still wins.
-    token = (await call_ok(strict, "preview_invoice", invoice(item(50))))["preview_token"]
-    own = {**invoice(item(50)), "preview_token": token, "idempotency_key": "order-77-a"}
-    await call_ok(strict, "create_income_invoice", own)
-    assert sandbox.state.api_requests("POST", "^/invoices/income$")[-1]["idempotency_key"] == "order-77-a"
+    # One preview, one invoice: another idempotency_key does not stamp a second one.
+    other = await call_ok(
+        strict, "create_income_invoice", {**args, "preview_token": token, "idempotency_key": "order-77-a"}
+    )
+    assert other["uuid"] == first["uuid"] and sandbox.state.store.count(TEAM, "invoices") == before + 1
+    assert sandbox.state.api_requests("POST", "^/invoices/income$")[-1]["idempotency_key"].startswith("pv-")
 
 
 async def test_require_preview_refuses_an_expired_token(sandbox):

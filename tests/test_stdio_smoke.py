@@ -1,7 +1,7 @@
 """Every tool over stdio, once: the real `python -m gigstack_mcp` process (no API key: embedded
 sandbox, all toolsets) answers a scripted session that calls each registered tool with arguments a
 user would give. Reads and writes must succeed; destructive tools must come back asking for
-confirmation, then succeed with the token. The in-memory tests (test_<resource>.py) cover each tool's
+confirmation, then succeed with the token, once (the token sent again is refused). The in-memory tests (test_<resource>.py) cover each tool's
 errors; this proves the same tools work through the real process and transport."""
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ class Session:
         assert first["status"] == "confirmation_required", (name, first)
         done = await self.ok(name, args | {"confirmation_token": first["confirmation_token"]})
         assert done["status"] == "done", (name, done)
+        again = await self.client.call_tool(name, args | {"confirmation_token": first["confirmation_token"]})
+        # single use: refused as used, or (the object is gone or changed) by the preview's 404 or a guard
+        why = again.content[0].text
+        assert again.is_error and any(w in why for w in ("already used", "404", "Not sent")), (name, why)
         return done
 
 

@@ -11,7 +11,7 @@ from .. import catalogs, cfdi_math
 from ..client import NotFoundError
 from ..context import Api
 from ..guards import wiring
-from ..guards.confirm import ConfirmationError, check_token, issue_token
+from ..guards.confirm import ConfirmationError, Token, check_token, current_caller, issue_token
 from ..models.invoices import (
     MOTIVES,
     CancelInvoiceParams,
@@ -90,19 +90,21 @@ def _preview_args(api: Api, p: InvoiceFields, invoice_type: str) -> tuple[str, d
     return f"preview_invoice:{invoice_type}", {"team": api.team, "body": body}
 
 
-def _check_preview(api: Api, p: CreateInvoiceParams, invoice_type: str) -> None:
-    """With require_preview, a create needs the token of a preview of exactly this payload; without
-    it, a token given is still checked. Raises GuardViolation: nothing is sent."""
+def _check_preview(api: Api, p: CreateInvoiceParams, invoice_type: str) -> Token | None:
+    """With require_preview, a create needs the token of a preview of exactly this payload by this
+    caller; without it, a token given is still checked. Raises GuardViolation: nothing is sent."""
     if not p.preview_token:
         if api.state.settings.require_preview:
             raise GuardViolation(
                 "this server requires a preview before stamping: call preview_invoice with the same "
                 "arguments, show the breakdown to the user, then call again with its preview_token"
             )
-        return
+        return None
     operation, args = _preview_args(api, p, invoice_type)
     try:
-        check_token(api.state.confirm_secret, p.preview_token, operation, args)
+        return check_token(
+            api.state.confirm_secret, p.preview_token, operation, args, caller=current_caller()
+        )
     except ConfirmationError as exc:
         why = str(exc).replace("confirmation_token", "preview_token")
         raise GuardViolation(
@@ -111,12 +113,15 @@ def _check_preview(api: Api, p: CreateInvoiceParams, invoice_type: str) -> None:
         ) from None
 
 
-def _idempotency_key(p: CreateInvoiceParams) -> str | None:
-    """The caller's key, else one derived from the preview token: a retried create of a previewed
-    invoice never stamps twice."""
-    if p.idempotency_key or not p.preview_token:
-        return p.idempotency_key
-    return "pv-" + hashlib.sha256(p.preview_token.encode()).hexdigest()[:40]
+def _body(api: Api, p: CreateInvoiceParams, invoice_type: str) -> tuple[dict[str, Any], str | None]:
+    """The create's body and idempotency key. A previewed create's key comes from its verified preview
+    token (its nonce), whatever idempotency_key says: one preview stamps one invoice, and sending it
+    again returns that invoice (gigstack dedupes by key) instead of stamping another."""
+    token = _check_preview(api, p, invoice_type)
+    if token is None:
+        return p.body(), p.idempotency_key
+    key = "pv-" + hashlib.sha256(token.nonce.encode()).hexdigest()[:40]
+    return p.body() | {"idempotency_key": key}, key
 
 
 def _described(slug: str, code: str | None) -> str | None:
@@ -153,7 +158,9 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
     method = body.get("payment_method") or "PUE"
     form = body.get("payment_form") or ("99" if method == "PPD" else None)
     operation, args = _preview_args(api, p, p.invoice_type)
-    token, expires = issue_token(api.state.confirm_secret, operation, args, api.state.settings.confirm_ttl)
+    token, expires = issue_token(
+        api.state.confirm_secret, operation, args, api.state.settings.confirm_ttl, caller=current_caller()
+    )
     return InvoicePreview.model_validate(
         {
             "invoice_type": p.invoice_type,
@@ -181,9 +188,8 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
 async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp an income CFDI (factura); first confirm client, items, taxes, use, payment method and form
     with the user. PPD takes payment_form 99."""
-    return await api.post(
-        "/invoices/income", IssuedInvoice, json=p.body(), idempotency_key=_idempotency_key(p)
-    )
+    body, key = _body(api, p, "I")
+    return await api.post("/invoices/income", IssuedInvoice, json=body, idempotency_key=key)
 
 
 @invoices.read("Find egress invoices")
@@ -202,9 +208,8 @@ async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
 async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp a credit note for an income invoice: related_documents relationship 01 to its UUID, use
     G02. Confirm the amounts first."""
-    return await api.post(
-        "/invoices/egress", IssuedInvoice, json=p.body(), idempotency_key=_idempotency_key(p)
-    )
+    body, key = _body(api, p, "E")
+    return await api.post("/invoices/egress", IssuedInvoice, json=body, idempotency_key=key)
 
 
 async def _download(url: str) -> tuple[bytes, bool]:
