@@ -107,7 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     tl = sub.add_parser("tools", help="list the tools with their schema sizes")
     tl.add_argument("--toolsets", default="all")
     tl.add_argument("--json", action="store_true", help="machine-readable output")
+    au = sub.add_parser("audit", help="check or summarise an audit trail (docs/policy.md)")
+    au.add_argument("action", choices=["verify", "summary"])
+    au.add_argument("files", nargs="+", metavar="FILE", help="the trail, rotated files oldest first")
     return parser
+
+
+def _audit(action: str, files: list[str]) -> int:
+    """`audit verify`: 0 when the chain holds, 1 at the first broken record. `audit summary`: a table."""
+    import os
+
+    from . import audit
+
+    key = os.environ.get("GIGSTACK_AUDIT_KEY", "").encode()
+    try:
+        if action == "summary":
+            print(audit.format_summary(audit.summary(files)))
+            return 0
+        count, broken = audit.verify(files, key)
+    except OSError as exc:
+        print(f"gigstack-mcp audit: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if broken is not None:
+        print(f"BROKEN after {count} good records: {broken}")
+        return 1
+    print(f"OK: {count} records, chain intact")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -132,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if any(o.status == "failed" for o in run_demo()):
             sys.exit(1)
         return
+    if args.command == "audit":
+        sys.exit(_audit(args.action, args.files))
     if args.command == "tools":
         from .toolinfo import print_tools
 
