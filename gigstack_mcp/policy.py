@@ -204,6 +204,10 @@ ASK_ADMIN_EN = "ask an administrator to raise it"
 ASK_ADMIN_ES = "pide a un administrador que lo amplíe"
 
 
+def _matches(rfc: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(rfc.upper(), p.upper()) for p in patterns)
+
+
 def decide(rules: Rules, facts: CallFacts) -> ToolRule:
     """ALLOW or CONFIRM for this call, or raise PolicyRefusal. Reads are limited only by `tools`."""
     rule = rules.tool_rule(facts.tool)
@@ -235,13 +239,13 @@ def decide(rules: Rules, facts: CallFacts) -> ToolRule:
             f"currency {facts.currency} is not allowed ({', '.join(rules.currencies)}).",
             f"la moneda {facts.currency} no está permitida ({', '.join(rules.currencies)}).",
         )
-    if facts.receiver and rules.receivers is not None:
-        if not any(fnmatch.fnmatchcase(facts.receiver.upper(), p.upper()) for p in rules.receivers):
-            raise PolicyRefusal(
-                "receivers",
-                "this receiver's RFC is not among the receivers this assistant may invoice.",
-                "el RFC de este receptor no está entre los que este asistente puede facturar.",
-            )
+    receivers = rules.receivers
+    if facts.receiver and receivers is not None and not _matches(facts.receiver, receivers):
+        raise PolicyRefusal(
+            "receivers",
+            "this receiver's RFC is not among the receivers this assistant may invoice.",
+            "el RFC de este receptor no está entre los que este asistente puede facturar.",
+        )
     if facts.money and facts.amount_mxn is not None:
         limit = getattr(rules.money, f"max_{facts.money}_mxn")
         if limit is not None and facts.amount_mxn > limit:
