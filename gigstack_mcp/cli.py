@@ -32,6 +32,14 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--require-preview", action="store_true", default=None, help="invoices only from a previewed payload"
     )
+    g = p.add_argument_group("spend policy and audit trail (docs/policy.md)")
+    g.add_argument("--policy", metavar="FILE", help="spend policy (TOML); reloaded on change or SIGHUP")
+    g.add_argument(
+        "--allow-live-writes", action="store_true", default=None, help="allow writes with a live gigstack key"
+    )
+    g.add_argument(
+        "--audit-log", metavar="PATH", help="audit trail file (JSONL), 'stderr' (default) or 'off'"
+    )
     p.add_argument(
         "--transport", choices=["stdio", "http"], default="stdio", help="MCP transport (default stdio)"
     )
@@ -70,6 +78,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "exclude_tools": args.exclude_tools,
             "read_only": args.read_only,
             "require_preview": args.require_preview,
+            "policy": args.policy,
+            "allow_live_writes": args.allow_live_writes,
+            "audit_log": args.audit_log,
             "mcp_auth_tokens": ",".join(args.auth_token) if args.auth_token else None,
             "mcp_auth_tokens_file": args.auth_tokens_file,
             "mcp_stateless": args.stateless,
@@ -165,14 +176,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         print_tools(args.toolsets, as_json=args.json)
         return
 
+    from .policy import PolicyError
     from .registry import ConfigError
 
     settings = settings_from(args)
     try:
         from .server import build_server
 
+        if settings.policy:  # refuse a bad policy now, naming the line, not at the first call
+            from .policy import install_sighup, load_policy
+
+            load_policy(settings.policy)
+            install_sighup()
         server = build_server(settings)
-    except ConfigError as exc:
+    except (ConfigError, PolicyError) as exc:
         print(f"gigstack-mcp: {exc}", file=sys.stderr)
         sys.exit(2)
     if settings.use_sandbox():

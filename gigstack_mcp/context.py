@@ -53,6 +53,9 @@ class AppState:
             settings.confirm_secret.get_secret_value() if settings.confirm_secret else secrets.token_hex(32)
         )
         self.confirm_secret = secret.encode()
+        from .oversight import Oversight
+
+        self.oversight = Oversight(settings)
 
     async def client(self, creds: Credentials | None = None) -> GigstackClient:
         """The server's own client, or (HTTP) one pooled client per distinct caller API key."""
@@ -103,6 +106,7 @@ class AppState:
         )
 
     async def aclose(self) -> None:
+        self.oversight.close()
         if self._client is not None:
             await self._client.aclose()
         for keyed in self._keyed.values():

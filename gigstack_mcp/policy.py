@@ -23,8 +23,10 @@ import datetime as dt
 import fnmatch
 import json
 import re
+import signal
 import threading
 import tomllib
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -418,6 +420,15 @@ def is_test_key(key: str) -> bool:
 # -- the policy in force, reloaded on change or SIGHUP -----------------------------------------------------
 
 
+_HOLDERS: weakref.WeakSet[PolicyHolder] = weakref.WeakSet()
+
+
+def install_sighup() -> None:
+    """SIGHUP reloads every policy in force (sessions stay open)."""
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: [h.request_reload() for h in list(_HOLDERS)])
+
+
 class PolicyHolder:
     """The current policy; `current()` reloads it when the file changed (checked at most once a second)
     or after `request_reload()` (SIGHUP). A file that no longer parses keeps the previous policy."""
@@ -434,6 +445,7 @@ class PolicyHolder:
         self._stamp = self._file_stamp()
         self._checked = self.clock()
         self._forced = False
+        _HOLDERS.add(self)
 
     def _file_stamp(self) -> tuple[int, int]:
         try:

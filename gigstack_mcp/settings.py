@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +55,17 @@ class Settings(BaseSettings):
     mcp_oauth_accounts: SecretStr | None = Field(
         None, description="Token subject -> gigstack account: `subject=api_key:team`, comma-separated; `*=`."
     )
+
+    # Spend policy and audit trail (gigstack_mcp/oversight.py, docs/policy.md)
+    policy: str | None = Field(None, description="Spend policy file (TOML); reloaded on change or SIGHUP.")
+    allow_live_writes: bool = Field(False, description="Allow writes with a live gigstack key.")
+    audit_log: str = Field("stderr", description="Audit trail: a JSONL file path, 'stderr' or 'off'.")
+    audit_key: SecretStr | None = Field(None, description="HMAC key for the audit chain and its hashes.")
+    audit_fsync: Literal["always", "interval", "never"] = Field(
+        "interval", description="When audit records reach the disk: every record, once a second, or never."
+    )
+    # Shared state across replicas (spent confirmations, spend caps); none: in-process
+    mcp_redis_url: SecretStr | None = Field(None, description="Redis URL shared by replicas.")
 
     def use_sandbox(self) -> bool:
         return self.sandbox or self.api_key is None
