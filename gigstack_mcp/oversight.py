@@ -230,10 +230,24 @@ class Watch:
             if over is not None:
                 self.charges = []
                 raise pol.cap_refusal(over, self.facts)
+            if decision is pol.ToolRule.CONFIRM and self.kind == "write":
+                # Destructive tools always ask; a write has no confirmation step of its own yet, so a
+                # rule that wants a human's yes refuses rather than let the call through unasked.
+                raise pol.PolicyRefusal(
+                    "confirm",
+                    f"this policy wants a person to approve {self.tool} ({self._amount_text()}); do it in "
+                    "gigstack or ask an administrator to change the rule.",
+                    f"esta política pide que una persona apruebe {self.tool} ({self._amount_text()}); hazlo en "
+                    "gigstack o pide a un administrador que cambie la regla.",
+                )
         except pol.PolicyRefusal as exc:
             await self.end("refused", rule=exc.rule, reason=str(exc))
             raise
         return decision
+
+    def _amount_text(self) -> str:
+        f = self.facts
+        return f"{f.amount_mxn:,.2f} MXN" if f and f.amount_mxn is not None else "amount not known"
 
     def _needs_amount(self, rules: pol.Rules) -> None:
         """A money limit that applies but an amount we cannot put in MXN: refuse rather than guess."""

@@ -220,3 +220,14 @@ def test_a_bad_policy_stops_start_up_naming_the_line(tmp_path):
     )
     assert run.returncode == 2
     assert "line 4" in run.stderr and "defaults.money.max_refund_mxn" in run.stderr
+
+
+async def test_confirm_above_refuses_a_write_it_cannot_ask_about(sandbox, tmp_path):
+    """Writes have no confirmation step yet: the rule must stop the call, never let it through unasked."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[defaults.money]\nconfirm_above_mxn = 1160\n", encoding="utf-8")
+    async with session(sandbox, policy=str(policy), audit_log="off") as mcp:
+        await call_ok(mcp, "create_income_invoice", income_invoice(item(1000)))  # 1,160.00: at the line
+        text = await call_err(mcp, "create_income_invoice", income_invoice(item(1000.01)))
+    assert "confirm" in text and "1,160.01 MXN" in text
+    assert len(sandbox.state.api_requests("POST", "/invoices/income")) == 1
