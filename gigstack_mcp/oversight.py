@@ -206,6 +206,7 @@ class Watch:
             principal=self.principal,
             tool=self.tool,
             read_only=not self.writes,
+            kind=self.kind,
             team=self.api.team,
             live=self.writes and o.live(self.api),
             money=money,

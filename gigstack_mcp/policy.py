@@ -4,7 +4,7 @@ A policy file (TOML) has a `[defaults]` table and optional `[principals."<princi
 override it (a principal is what the logs name: `tok_…` for a static token, `oauth_…` for OAuth, `local`
 for stdio). Each table may hold:
 
-    tools = { "*" = "allow", cancel_invoice = "deny", refund_payment = "confirm" }
+    tools = { "kind:read" = "allow", request_payment = "allow", "*" = "deny" }  # or "confirm"
     money = { max_invoice_mxn = 50000, max_payment_mxn = 5000, max_refund_mxn = 0, confirm_above_mxn = 10000 }
     caps = { stamps_per_hour = 20, stamps_per_day = 100, invoiced_mxn_per_day = 200000, refunded_mxn_per_day = 0 }
     currencies = ["MXN", "USD"]
@@ -79,8 +79,9 @@ class Rules(_Strict):
     receivers: list[str] | None = None
     live_writes: bool = False
 
-    def tool_rule(self, tool: str) -> ToolRule:
-        return self.tools.get(tool) or self.tools.get("*") or ToolRule.ALLOW
+    def tool_rule(self, tool: str, kind: str = "") -> ToolRule:
+        """The tool's own rule, else its kind's (`kind:read`, `kind:write`, `kind:destructive`), else `*`."""
+        return self.tools.get(tool) or self.tools.get(f"kind:{kind}") or self.tools.get("*") or ToolRule.ALLOW
 
 
 class PolicyFile(_Strict):
@@ -180,6 +181,7 @@ class CallFacts:
     principal: str
     tool: str
     read_only: bool
+    kind: str = ""  # read, write or destructive
     team: str | None = None
     live: bool = False
     money: MoneyKind | None = None
@@ -212,7 +214,7 @@ def _matches(rfc: str, patterns: list[str]) -> bool:
 
 def decide(rules: Rules, facts: CallFacts) -> ToolRule:
     """ALLOW or CONFIRM for this call, or raise PolicyRefusal. Reads are limited only by `tools`."""
-    rule = rules.tool_rule(facts.tool)
+    rule = rules.tool_rule(facts.tool, facts.kind or ("read" if facts.read_only else "write"))
     if rule is ToolRule.DENY:
         raise PolicyRefusal(
             f"tools.{facts.tool}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,20 @@ def test_a_bad_policy_names_the_line_and_the_key(text, expected):
     with pytest.raises(pol.PolicyError) as err:
         pol.parse_policy(text, "policy.toml")
     assert expected in str(err.value) and str(err.value).startswith("policy.toml")
+
+
+def test_kind_groups_sit_between_a_tool_and_the_wildcard():
+    rules = pol.rules_for(
+        pol.parse_policy(
+            '[defaults]\ntools = { "kind:read" = "allow", request_payment = "allow", "*" = "deny" }\n'
+        ),
+        "x",
+    )
+    assert pol.decide(rules, facts(tool="list_invoices", read_only=True, kind="read")) is pol.ToolRule.ALLOW
+    assert pol.decide(rules, facts(tool="request_payment", kind="write")) is pol.ToolRule.ALLOW
+    for tool, kind in (("refund_payment", "destructive"), ("create_income_invoice", "write")):
+        with pytest.raises(pol.PolicyRefusal):
+            pol.decide(rules, facts(tool=tool, kind=kind))
 
 
 def test_deny_refuses_reads_and_writes_alike_and_says_what_to_do():
@@ -198,3 +213,36 @@ def test_the_policy_reloads_on_change_and_on_request_and_keeps_the_last_good_one
     holder.request_reload()  # SIGHUP
     assert pol.rules_for(holder.current(), "x").tool_rule("cancel_invoice") is pol.ToolRule.ALLOW
     assert errors and "previous one stays" in errors[0]
+
+
+POLICIES = Path(__file__).resolve().parent.parent / "deploy" / "policies"
+
+
+def test_the_support_desk_policy_does_what_docs_policy_md_says():
+    rules = pol.rules_for(pol.load_policy(POLICIES / "support-desk.toml"), "tok_any")
+    assert pol.decide(rules, facts(tool="list_invoices", read_only=True, kind="read")) is pol.ToolRule.ALLOW
+    assert pol.decide(rules, facts(money="payment", amount_mxn=5000, live=True)) is pol.ToolRule.ALLOW
+    for over in (
+        facts(money="payment", amount_mxn=5000.01),
+        facts(tool="refund_payment", kind="destructive", money="refund", amount_mxn=1),
+        facts(tool="cancel_invoice", kind="destructive"),
+        facts(tool="create_income_invoice", kind="write"),
+        facts(money="payment", amount_mxn=10, currency="USD"),
+    ):
+        with pytest.raises(pol.PolicyRefusal):
+            pol.decide(rules, over)
+
+
+def test_the_accountant_policy_does_what_docs_policy_md_says():
+    policy = pol.load_policy(POLICIES / "accountant.toml")
+    staff, owner = pol.rules_for(policy, "tok_staff"), pol.rules_for(policy, "tok_0123456789")
+    invoice = facts(tool="create_income_invoice", kind="write", money="invoice", amount_mxn=500000, live=True)
+    assert pol.decide(staff, invoice) is pol.ToolRule.ALLOW
+    assert pol.decide(staff, facts(tool="cancel_invoice", kind="destructive")) is pol.ToolRule.ALLOW
+    for refused in (facts(tool="refund_payment", kind="destructive"), facts(tool="add_team_member")):
+        with pytest.raises(pol.PolicyRefusal):
+            pol.decide(staff, refused)
+    assert pol.decide(owner, facts(tool="add_team_member")) is pol.ToolRule.ALLOW
+    with pytest.raises(pol.PolicyRefusal):
+        pol.decide(owner, facts(tool="refund_payment", kind="destructive"))
+    assert staff.caps.stamps_per_day == 300 == owner.caps.stamps_per_day
