@@ -32,6 +32,14 @@ def _server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--require-preview", action="store_true", default=None, help="invoices only from a previewed payload"
     )
+    g = p.add_argument_group("spend policy and audit trail (docs/policy.md)")
+    g.add_argument("--policy", metavar="FILE", help="spend policy (TOML); reloaded on change or SIGHUP")
+    g.add_argument(
+        "--allow-live-writes", action="store_true", default=None, help="allow writes with a live gigstack key"
+    )
+    g.add_argument(
+        "--audit-log", metavar="PATH", help="audit trail file (JSONL), 'stderr' (default) or 'off'"
+    )
     p.add_argument(
         "--transport", choices=["stdio", "http"], default="stdio", help="MCP transport (default stdio)"
     )
@@ -81,6 +89,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "exclude_tools": args.exclude_tools,
             "read_only": args.read_only,
             "require_preview": args.require_preview,
+            "policy": args.policy,
+            "allow_live_writes": args.allow_live_writes,
+            "audit_log": args.audit_log,
             "mcp_auth_tokens": ",".join(args.auth_token) if args.auth_token else None,
             "mcp_auth_tokens_file": args.auth_tokens_file,
             "mcp_stateless": args.stateless,
@@ -123,7 +134,32 @@ def build_parser() -> argparse.ArgumentParser:
     tl = sub.add_parser("tools", help="list the tools with their schema sizes")
     tl.add_argument("--toolsets", default="all")
     tl.add_argument("--json", action="store_true", help="machine-readable output")
+    au = sub.add_parser("audit", help="check or summarise an audit trail (docs/policy.md)")
+    au.add_argument("action", choices=["verify", "summary"])
+    au.add_argument("files", nargs="+", metavar="FILE", help="the trail, rotated files oldest first")
     return parser
+
+
+def _audit(action: str, files: list[str]) -> int:
+    """`audit verify`: 0 when the chain holds, 1 at the first broken record. `audit summary`: a table."""
+    import os
+
+    from . import audit
+
+    key = os.environ.get("GIGSTACK_AUDIT_KEY", "").encode()
+    try:
+        if action == "summary":
+            print(audit.format_summary(audit.summary(files)))
+            return 0
+        count, broken = audit.verify(files, key)
+    except OSError as exc:
+        print(f"gigstack-mcp audit: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if broken is not None:
+        print(f"BROKEN after {count} good records: {broken}")
+        return 1
+    print(f"OK: {count} records, chain intact")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -148,20 +184,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         if any(o.status == "failed" for o in run_demo()):
             sys.exit(1)
         return
+    if args.command == "audit":
+        sys.exit(_audit(args.action, args.files))
     if args.command == "tools":
         from .toolinfo import print_tools
 
         print_tools(args.toolsets, as_json=args.json)
         return
 
+    from .policy import PolicyError
     from .registry import ConfigError
 
     settings = settings_from(args)
     try:
         from .server import build_server
 
+        if settings.policy:  # refuse a bad policy now, naming the line, not at the first call
+            from .policy import install_sighup, load_policy
+
+            load_policy(settings.policy)
+            install_sighup()
         server = build_server(settings)
-    except ConfigError as exc:
+    except (ConfigError, PolicyError) as exc:
         print(f"gigstack-mcp: {exc}", file=sys.stderr)
         sys.exit(2)
     if settings.use_sandbox():

@@ -107,6 +107,9 @@ class AppState:
         )
         self.confirm_secret = secret.encode()
         self.spent = spent_store(settings)  # spent confirmations: this process, or Redis for replicas
+        from .oversight import Oversight
+
+        self.oversight = Oversight(settings)
 
     async def client(self, creds: Credentials | None = None) -> GigstackClient:
         """The server's own client, or (HTTP) one pooled client per distinct caller API key."""
@@ -165,6 +168,7 @@ class AppState:
         )
 
     async def aclose(self) -> None:
+        await self.oversight.aclose()
         if self._client is not None:
             await self._client.aclose()
         for keyed in self._keyed.values():

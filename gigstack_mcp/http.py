@@ -300,7 +300,7 @@ class LogHygiene(logging.Filter):
     results; request lines carry search queries). Attach it to the handler before RedactSecrets."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith(_CHATTY) and record.levelno < logging.WARNING:
+        if (record.name or "").startswith(_CHATTY) and record.levelno < logging.WARNING:
             return False
         if record.msg == _TOOL_FAILED and isinstance(record.args, tuple) and record.args:
             record.msg, record.args = (

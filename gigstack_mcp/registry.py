@@ -38,6 +38,7 @@ from .guards.confirm import (
 )
 from .guards.spent import StoreUnavailable
 from .models import Out, Page, ToolParams
+from .policy import PolicyRefusal
 
 P = TypeVar("P", bound=ToolParams)
 R = TypeVar("R", bound=BaseModel)
@@ -380,6 +381,10 @@ class GigstackTool(Tool):
             if isinstance(exc.__cause__, ValidationError):
                 known = self.parameters.get("properties", {})
                 text = _validation_text(exc.__cause__, known)
+                writes = not (self.annotations and self.annotations.read_only_hint)
+                state = getattr(getattr(context, "request_context", None), "lifespan_context", None)
+                if writes and isinstance(state, AppState):
+                    state.oversight.refused_arguments(self.name, arguments, text)
                 raise ToolError(f"Error executing tool {self.name}: {text}") from None
             raise
 
@@ -468,6 +473,11 @@ def _set_signature(fn: Callable[..., Any], sig: inspect.Signature, ret: Any) -> 
     fn.__annotations__ = {p.name: p.annotation for p in sig.parameters.values()} | {"return": ret}
 
 
+def _outcome(result: BaseModel) -> Literal["done", "declined", "asked"]:
+    status = getattr(result, "status", "done") if isinstance(result, DestructiveResult) else "done"
+    return {"declined": "declined", "confirmation_required": "asked"}.get(status, "done")  # type: ignore[return-value]
+
+
 def build_tool(spec: ToolSpec) -> Tool:
     destructive = spec.kind is Kind.DESTRUCTIVE
     params = _with_confirmation(spec.params) if destructive else spec.params
@@ -488,16 +498,25 @@ def build_tool(spec: ToolSpec) -> Tool:
         except ValidationError as exc:
             raise ToolError(_validation_text(exc)) from None
         api = await _api(ctx, p)
+        watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p)  # policy + audit trail
         try:
+            await watch.begin()
             warnings = await run_guard(api, p)
             if not destructive:
                 result = await spec.fn(api, p)
             else:
                 result = await _destructive(api, p, confirmation)
-        except GigstackError as exc:
-            raise ToolError(describe_error(spec, exc)) from None
-        except GuardViolation as exc:
+        except PolicyRefusal as exc:  # recorded by begin()
             raise ToolError(f"Not sent to gigstack: {exc}") from None
+        except GigstackError as exc:
+            text = describe_error(spec, exc)
+            await watch.end("unknown" if exc.outcome == "unknown" else "failed", reason=text)
+            raise ToolError(text) from None
+        except (GuardViolation, ToolError) as exc:
+            text = str(exc) if isinstance(exc, ToolError) else f"Not sent to gigstack: {exc}"
+            await watch.end("refused", reason=text)
+            raise ToolError(text) from None
+        await watch.end(_outcome(result), result=result)
         return to_call_result(result, api.state.settings.max_result_chars, warnings)
 
     async def _destructive(api: Api, p: Any, confirmation: Any) -> DestructiveResult[Any]:

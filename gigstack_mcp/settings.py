@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,7 +33,7 @@ class Settings(BaseSettings):
     )
     confirm_ttl: int = Field(300, gt=0, description="Seconds a confirmation token stays valid.")
     mcp_redis_url: SecretStr | None = Field(
-        None, description="Redis that records spent confirmations; share it across replicas."
+        None, description="Redis for spent confirmations and spend caps; share it across replicas."
     )
     max_result_chars: int = Field(20_000, ge=1_000, description="Cap on one tool result's text.")
     sandbox_db: str | None = Field(None, description="SQLite file that keeps sandbox state across restarts.")
@@ -68,6 +70,15 @@ class Settings(BaseSettings):
         None,
         description="OAuth caller -> gigstack account: `sub:NAME=api_key:team` or `client:NAME=...`, "
         "comma-separated; `*=` for any.",
+    )
+
+    # Spend policy and audit trail (gigstack_mcp/oversight.py, docs/policy.md)
+    policy: str | None = Field(None, description="Spend policy file (TOML); reloaded on change or SIGHUP.")
+    allow_live_writes: bool = Field(False, description="Allow writes with a live gigstack key.")
+    audit_log: str = Field("stderr", description="Audit trail: a JSONL file path, 'stderr' or 'off'.")
+    audit_key: SecretStr | None = Field(None, description="HMAC key for the audit chain and its hashes.")
+    audit_fsync: Literal["always", "interval", "never"] = Field(
+        "interval", description="When audit records reach the disk: every record, once a second, or never."
     )
 
     def use_sandbox(self) -> bool:

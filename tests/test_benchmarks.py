@@ -39,3 +39,16 @@ def test_http_load_benchmark_runs_every_phase_without_errors():
         "Reproduce with `python -m benchmarks.http_load --sessions 3 --seconds 0.3 --rate 20 --mode legacy`"
         in run.stdout
     )
+
+
+def test_audit_cost_benchmark_runs():
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.audit_cost", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "| audit off |" in run.stdout and "fsync every record" in run.stdout
+    assert re.search(r"one record \(redact, hash, write, flush\) takes \d+ µs", run.stdout)

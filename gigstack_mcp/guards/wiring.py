@@ -72,6 +72,11 @@ async def receiver(api: Api, client: Any) -> dict[str, Any] | None:
     return ref
 
 
+async def service(api: Api, service_id: str) -> dict[str, Any] | None:
+    """A stored service (an item that references it inherits its price and taxes)."""
+    return await _cached(api, f"service:{service_id}", f"/services/{service_id}", missing_ok=True)
+
+
 async def issuer(api: Api) -> dict[str, Any] | None:
     """The issuing team's fiscal data (régimen, RFC, zip), when the call names a team."""
     if not api.team:

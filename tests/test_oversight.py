@@ -1,0 +1,233 @@
+"""Spend policy and audit trail through the real server: limits at their boundary, caps shared by two
+real HTTP replica processes through a real Redis, live keys, hot reload on SIGHUP without dropping the
+session, and the audit trail each call leaves (chained, redacted, with gigstack's ids)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import Client
+
+from gigstack_mcp import audit
+from gigstack_mcp.sandbox.examples import income_invoice, item, new_client
+from gigstack_mcp.sandbox.server import SandboxServer
+from gigstack_mcp.server import build_server
+
+from .conftest import API_KEY, call_err, call_ok, make_settings
+from .test_http import TOKEN_SERVER, connect
+
+pytestmark = pytest.mark.anyio
+
+LIVE_KEY = "sk_live_fixture_key_9c2e71"
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def session(sandbox: SandboxServer, **overrides) -> Client:
+    """A server with these settings and an in-memory MCP session to it (the 2026-07-28 era)."""
+    return Client(build_server(make_settings(sandbox, **overrides)))
+
+
+async def test_writes_and_refusals_leave_a_chained_redacted_trail(sandbox, tmp_path):
+    trail = tmp_path / "audit.jsonl"
+    async with session(sandbox, audit_log=str(trail)) as mcp:
+        client = await call_ok(mcp, "create_client", new_client())
+        invoice = await call_ok(mcp, "create_income_invoice", income_invoice(item(1000, 2)))
+        refused = await call_err(mcp, "create_income_invoice", income_invoice(payment_form="99"))
+        await call_err(mcp, "create_client", new_client(use="P01"))  # refused by argument validation
+        await call_ok(mcp, "list_clients", {"limit": 1})  # reads leave no record
+    rows = records(trail)
+    assert [(r["tool"], r["outcome"]) for r in rows] == [
+        ("create_client", "done"),
+        ("create_income_invoice", "done"),
+        ("create_income_invoice", "refused"),
+        ("create_client", "refused"),
+    ]
+    assert rows[0]["gigstack"]["id"] == client["id"] and rows[0]["principal"] == "local"
+    assert rows[1]["gigstack"]["uuid"] == invoice["uuid"]
+    assert rows[1]["amount"] == {"kind": "invoice", "mxn": 2320.0, "currency": "MXN"}
+    assert "PUE-FORMA-NOT-99" in rows[2]["reason"] and "PUE-FORMA-NOT-99" in refused
+    assert "P01" in rows[3]["reason"]
+    assert audit.verify([trail]) == (4, None)
+    text = trail.read_text(encoding="utf-8")
+    for secret in ("GORL850315K29", "lucia@example.com", "LUCIA GOMEZ", API_KEY):
+        assert secret not in text
+
+
+async def test_a_payment_limit_holds_exactly_at_its_boundary(sandbox, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[defaults.money]\nmax_payment_mxn = 1160\n", encoding="utf-8")
+    async with session(sandbox, policy=str(policy), audit_log="off") as mcp:
+        ok = {"client": {"id": "client_acme"}, "items": [item(1000)]}  # 1,000 + 16% IVA = 1,160.00
+        assert (await call_ok(mcp, "request_payment", ok))["total"] == 1160.0
+        over = {"client": {"id": "client_acme"}, "items": [item(1000.01)]}  # 1,160.01
+        before = len(sandbox.state.api_requests("POST", "/payments"))
+        text = await call_err(mcp, "request_payment", over)
+        assert len(sandbox.state.api_requests("POST", "/payments")) == before == 1
+    assert "money.max_payment_mxn" in text and "1,160.01 MXN" in text and "1,160.00 MXN" in text
+    assert "Not sent to gigstack" in text and "split" in text and "divídelo" in text
+
+
+async def test_a_denied_tool_is_refused_before_anything_is_asked_or_sent(sandbox, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[defaults]\ntools = { cancel_invoice = "deny", "*" = "allow" }\n', encoding="utf-8")
+    async with session(sandbox, policy=str(policy), audit_log="off") as mcp:
+        invoice = await call_ok(mcp, "create_income_invoice", income_invoice())
+        before = len(sandbox.state.api_requests())
+        text = await call_err(mcp, "cancel_invoice", {"uuid": invoice["uuid"], "motive": "02"})
+        assert len(sandbox.state.api_requests()) == before
+    assert "tools.cancel_invoice" in text and "administrator" in text
+
+
+@pytest.fixture
+def live_sandbox() -> Iterator[SandboxServer]:
+    """The sandbox answering a key shaped like a live one (gigstack's rule: not sk_test…, not a test JWT)."""
+    with SandboxServer(LIVE_KEY) as sb:
+        yield sb
+
+
+async def test_a_live_key_reads_but_does_not_write_unless_allowed(live_sandbox):
+    async with session(live_sandbox, api_key=LIVE_KEY, audit_log="off") as mcp:
+        assert (await call_ok(mcp, "list_clients", {"limit": 1}))["data"]
+        text = await call_err(mcp, "create_client", new_client())
+        assert "live_writes" in text and "--allow-live-writes" in text
+        assert not live_sandbox.state.api_requests("POST")
+    async with session(live_sandbox, api_key=LIVE_KEY, audit_log="off", allow_live_writes=True) as mcp:
+        assert (await call_ok(mcp, "create_client", new_client()))["id"]
+
+
+async def test_counter_store_down_fails_closed_for_writes_and_open_for_reads(sandbox, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[defaults.caps]\nstamps_per_day = 100\n", encoding="utf-8")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    async with session(sandbox, policy=str(policy), mcp_redis_url=dead, audit_log="off") as mcp:
+        assert (await call_ok(mcp, "list_clients", {"limit": 1}))["data"]
+        text = await call_err(mcp, "create_income_invoice", income_invoice())
+    assert "caps.store" in text and not sandbox.state.api_requests("POST")
+
+
+# -- two real replicas, one Redis ----------------------------------------------------------------------
+
+
+@contextmanager
+def replica(sandbox: SandboxServer, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`gigstack-mcp --transport http --stateless` as its own OS process, with these GIGSTACK_* settings."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    full = {
+        **os.environ,
+        "GIGSTACK_API_URL": sandbox.url,
+        "GIGSTACK_API_KEY": API_KEY,
+        "GIGSTACK_CONFIRM_SECRET": "replicas-secret",
+        "GIGSTACK_MCP_AUTH_TOKENS": TOKEN_SERVER,
+        "GIGSTACK_TOOLSETS": "all",
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gigstack_mcp", "--transport", "http", "--port", str(port), "--stateless"],
+        env=full,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the replica did not start"
+            time.sleep(0.05)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(10)
+
+
+async def test_caps_are_shared_by_two_replicas_through_redis(sandbox, redis_url, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[defaults.caps]\nstamps_per_day = 2\n", encoding="utf-8")
+    common = {"GIGSTACK_POLICY": str(policy), "GIGSTACK_MCP_REDIS_URL": redis_url}
+    trail_one, trail_two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    with (
+        replica(sandbox, **common, GIGSTACK_AUDIT_LOG=str(trail_one)) as (one, _),
+        replica(sandbox, **common, GIGSTACK_AUDIT_LOG=str(trail_two)) as (two, _),
+    ):
+        async with connect(one, TOKEN_SERVER) as c1, connect(two, TOKEN_SERVER) as c2:
+            await call_ok(c1, "create_income_invoice", income_invoice())
+            await call_ok(c2, "create_income_invoice", income_invoice())
+            text = await call_err(c1, "create_income_invoice", income_invoice())
+            assert "caps.stamps_per_day" in await call_err(c2, "create_income_invoice", income_invoice())
+    assert "2 stamps per day" in text and "tope" in text
+    assert len(sandbox.state.api_requests("POST", "/invoices/income")) == 2
+    one_rows, two_rows = records(trail_one), records(trail_two)
+    assert [r["outcome"] for r in one_rows] == ["done", "refused"] and one_rows[1][
+        "rule"
+    ] == "caps.stamps_per_day"
+    assert [r["outcome"] for r in two_rows] == ["done", "refused"]
+    assert all(r["principal"].startswith("tok_") for r in one_rows + two_rows)
+    assert TOKEN_SERVER not in trail_one.read_text() + trail_two.read_text()
+    assert audit.verify([trail_one]) == (2, None) and audit.verify([trail_two]) == (2, None)
+
+
+async def test_sighup_reloads_the_policy_without_dropping_the_session(sandbox, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[defaults]\ntools = { "*" = "allow" }\n', encoding="utf-8")
+    with replica(sandbox, GIGSTACK_POLICY=str(policy), GIGSTACK_AUDIT_LOG="off") as (base, proc):
+        async with connect(base, TOKEN_SERVER, "legacy") as mcp:  # a session the server keeps
+            await call_ok(mcp, "create_client", new_client())
+            policy.write_text('[defaults]\ntools = { create_client = "deny" }\n', encoding="utf-8")
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while True:  # the signal is handled between two requests: ask until it has been
+                result = await mcp.call_tool(
+                    "create_client", new_client(tax_id="EKU9003173C9", tax_system="601")
+                )
+                if result.is_error:
+                    break
+                assert time.monotonic() < deadline, "the policy was not reloaded"
+            assert "tools.create_client" in result.content[0].text
+            assert (await call_ok(mcp, "list_clients", {"limit": 1}))["data"]
+
+
+def test_a_bad_policy_stops_start_up_naming_the_line(tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[defaults]\n\n[defaults.money]\nmax_refund_mxn = "lots"\n', encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "gigstack_mcp", "--policy", str(policy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 2
+    assert "line 4" in run.stderr and "defaults.money.max_refund_mxn" in run.stderr
+
+
+async def test_confirm_above_refuses_a_write_it_cannot_ask_about(sandbox, tmp_path):
+    """Writes have no confirmation step yet: the rule must stop the call, never let it through unasked."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[defaults.money]\nconfirm_above_mxn = 1160\n", encoding="utf-8")
+    async with session(sandbox, policy=str(policy), audit_log="off") as mcp:
+        await call_ok(mcp, "create_income_invoice", income_invoice(item(1000)))  # 1,160.00: at the line
+        text = await call_err(mcp, "create_income_invoice", income_invoice(item(1000.01)))
+    assert "confirm" in text and "1,160.01 MXN" in text
+    assert len(sandbox.state.api_requests("POST", "/invoices/income")) == 1
