@@ -12,12 +12,14 @@ answers badly: an empty or odd body, an error, an answer too large or too deep.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
 from mcp import Client, types
 
-from gigstack_mcp.client import GigstackClient, InternalServerError, ResponseRefused
+from gigstack_mcp.client import APITimeoutError, GigstackClient, InternalServerError, ResponseRefused
+from gigstack_mcp.registry import CHECK_WITH, Kind, select
 from gigstack_mcp.sandbox.examples import income_invoice, item, new_client
 from gigstack_mcp.server import build_server
 
@@ -189,6 +191,19 @@ async def test_the_reused_key_expires_after_the_window(sandbox):
     assert later.value.idempotency_key != first.value.idempotency_key  # the window passed
 
 
+async def test_a_timed_out_create_gives_its_key_and_the_repeat_reuses_it(sandbox):
+    before = count(sandbox, "clients")
+    sandbox.state.faults.add({"kind": "latency", "delay": 0.5, "method": "POST", "path": "^/clients$"})
+    async with GigstackClient(API_KEY, sandbox.url, timeout=0.1, max_retries=0) as c:
+        with pytest.raises(APITimeoutError) as info:
+            await c.post("/clients", json=new_client())
+        again = await c.post("/clients", json=new_client())  # whichever arrives first creates it
+    assert info.value.outcome == "unknown" and info.value.idempotency_key
+    logged = sandbox.state.api_requests("POST", "^/clients$")
+    assert {r["idempotency_key"] for r in logged} == {info.value.idempotency_key}
+    assert again["data"]["id"] and count(sandbox, "clients") == before + 1
+
+
 # -- 3. a retry of a destructive call that finds it done says "probably already done" -------------------
 
 
@@ -261,3 +276,14 @@ async def test_client_refuses_oversize_and_deep_answers_without_retrying(sandbox
             await c.get("/clients")
     assert info.value.outcome == "not_applied" and "1 MB limit" in str(info.value)
     assert sandbox.state.faults.injected == {"oversize": 1}  # refused at once, not retried
+
+
+def test_every_write_names_the_tool_that_shows_whether_it_happened():
+    specs = select("all")
+    reads = {s.name for s in specs if s.kind is Kind.READ}
+    writes = {s.name for s in specs if s.kind is not Kind.READ}
+    assert writes == set(CHECK_WITH)
+    for name, check in CHECK_WITH.items():
+        named = set(re.findall(r"\b(?:get|list)_[a-z_]+", check))
+        assert named <= reads, (name, named - reads)
+        assert named or check.startswith("nothing"), name
