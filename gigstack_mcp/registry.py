@@ -215,7 +215,7 @@ class WithWarnings(BaseModel):
 
 # Fields whose text we wrote ourselves (whole sentences that quote the data inside them): one line, no
 # quotes of their own. Every other string in a text result may come from gigstack and is quoted.
-_OWN_TEXT = frozenset({"message", "preview", "note", "status"})
+_OWN_TEXT = frozenset({"message", "preview", "note"})
 
 
 def _scalar(v: Any, own: bool = False) -> str:
