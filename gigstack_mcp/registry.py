@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -28,6 +29,7 @@ from .context import Api, AppState, current_credentials
 from .guards.confirm import Confirm, ConfirmationError, TokenBypass, check_token, issue_token
 from .models import Out, Page, ToolParams, one_line, plain, quoted
 
+log = logging.getLogger("gigstack_mcp")
 P = TypeVar("P", bound=ToolParams)
 R = TypeVar("R", bound=BaseModel)
 ToolFn = Callable[[Api, Any], Awaitable[Any]]
@@ -385,6 +387,7 @@ def describe_error(spec: ToolSpec, exc: GigstackError, window: float | None = No
 def error_result(spec: ToolSpec, exc: GigstackError, window: float | None = None) -> CallToolResult:
     """A tool error, with the facts a client can act on also structured when the outcome is unknown."""
     text = f"Error executing tool {spec.name}: {describe_error(spec, exc, window)}"
+    log.info("Tool %r failed: %r", spec.name, text)  # as the SDK logs the tool errors it builds itself
     structured = None
     if exc.outcome == "unknown" and spec.kind is not Kind.READ:
         structured = {"outcome": "unknown", "check_with": check_with(spec)}
