@@ -15,7 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, SecretStr
 
 from .guards.spent import spent_store
-from .models import Page, ToolParams
+from .models import Page, ToolParams, Unreadable, quoted, read
 from .settings import Settings
 
 if TYPE_CHECKING:  # imported when the first call makes the client (keeps start-up light)
@@ -165,6 +165,10 @@ class AppState:
             retry_wait_initial=s.retry_wait_initial,
             retry_wait_max=s.retry_wait_max,
             retry_timeout=s.retry_timeout,
+            max_response_bytes=s.max_response_bytes,
+            max_json_depth=s.max_json_depth,
+            idempotency_window=s.idempotency_window,
+            file_hosts=s.file_hosts.split(","),
         )
 
     async def aclose(self) -> None:
@@ -188,16 +192,44 @@ class Api:
     ) -> None:
         self.state, self.team, self.ctx, self.creds = state, team, ctx, creds
         self._client: GigstackClient | None = None
+        self.notes: list[str] = []  # what of gigstack's answers could not be read; the result says it
+        self.wrote = False  # a write request went out: an unreadable answer means "may have been applied"
 
     async def gigstack(self) -> GigstackClient:
         if self._client is None:
             self._client = await self.state.client(self.creds)
         return self._client
 
-    @staticmethod
-    def _data(envelope: Any, model: type[M]) -> M:
-        data = envelope.get("data") if isinstance(envelope, dict) else None
-        return model.model_validate(data if data is not None else {})
+    def result(self, model: type[M], data: Any, *, method: str = "GET", path: str = "") -> M:
+        """The one place gigstack's data becomes a result model: leniently (models/_read.py), noting
+        what was left out. Nothing readable at all is an error that says whether a write went out."""
+        try:
+            value, dropped = read(model, data)
+        except Unreadable as exc:
+            from .client import ResponseRefused
+
+            err = ResponseRefused(
+                f"gigstack's answer to {method} {path} could not be read ({exc})", method=method, path=path
+            )
+            err.outcome = "unknown" if method != "GET" else "not_applied"
+            raise err from None
+        if dropped:
+            shown = ", ".join(dropped[:8]) + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else "")
+            self.notes.append(f"left out of gigstack's answer (not in the expected form): {shown}")
+        return value
+
+    def _data(self, envelope: dict[str, Any], model: type[M], method: str, path: str) -> M:
+        data = envelope.get("data")
+        if not isinstance(data, dict):
+            said = f" ({quoted(envelope.get('message'))})" if envelope.get("message") else ""
+            if data is None or data == []:
+                self.notes.append(f"gigstack answered without details{said}")
+            else:
+                self.notes.append(
+                    f"gigstack's answer data is a JSON {type(data).__name__}, not an object{said}"
+                )
+            data = {}
+        return self.result(model, data, method=method, path=path)
 
     def _scoped(self, path: str) -> str:
         if self.creds is not None:
@@ -206,32 +238,40 @@ class Api:
 
     async def get(self, path: str, model: type[M], *, query: dict[str, Any] | None = None) -> M:
         path = self._scoped(path)
-        return self._data(await (await self.gigstack()).get(path, query=query, team=self.team), model)
+        envelope = await (await self.gigstack()).get(path, query=query, team=self.team)
+        return self._data(envelope, model, "GET", path)
 
     async def list(self, path: str, model: type[M], params: ToolParams | None = None, **query: Any) -> M:
         """A gigstack list page into a `Page` model (data, has_more, next, total_results)."""
         q = {**(params.query() if params else {}), **{k: v for k, v in query.items() if v is not None}}
         envelope = await (await self.gigstack()).get(self._scoped(path), query=q, team=self.team)
-        return model.model_validate(
-            {k: envelope.get(k) for k in ("data", "has_more", "next", "total_results")}
-        )
+        page = {
+            k: envelope[k]
+            for k in ("data", "has_more", "next", "total_results")
+            if envelope.get(k) is not None
+        }
+        return self.result(model, page, path=path)
 
     async def post(
         self, path: str, model: type[M], *, json: Any = None, idempotency_key: str | None = None
     ) -> M:
         client = await self.gigstack()
-        env = await client.post(
-            self._scoped(path), json=json, team=self.team, idempotency_key=idempotency_key
-        )
-        return self._data(env, model)
+        self.wrote = True
+        path = self._scoped(path)
+        env = await client.post(path, json=json, team=self.team, idempotency_key=idempotency_key)
+        return self._data(env, model, "POST", path)
 
     async def put(self, path: str, model: type[M], *, json: Any = None) -> M:
+        client = await self.gigstack()
+        self.wrote = True
         path = self._scoped(path)
-        return self._data(await (await self.gigstack()).put(path, json=json, team=self.team), model)
+        return self._data(await client.put(path, json=json, team=self.team), model, "PUT", path)
 
     async def delete(self, path: str, model: type[M], *, json: Any = None) -> M:
+        client = await self.gigstack()
+        self.wrote = True
         path = self._scoped(path)
-        return self._data(await (await self.gigstack()).delete(path, json=json, team=self.team), model)
+        return self._data(await client.delete(path, json=json, team=self.team), model, "DELETE", path)
 
     async def collect(
         self, path: str, *, query: dict[str, Any] | None = None, max_items: int = 500

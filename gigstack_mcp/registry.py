@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,9 +38,10 @@ from .guards.confirm import (
     issue_token,
 )
 from .guards.spent import StoreUnavailable
-from .models import Out, Page, ToolParams
+from .models import Out, Page, ToolParams, one_line, plain, quoted
 from .policy import PolicyRefusal
 
+log = logging.getLogger("gigstack_mcp")
 P = TypeVar("P", bound=ToolParams)
 R = TypeVar("R", bound=BaseModel)
 ToolFn = Callable[[Api, Any], Awaitable[Any]]
@@ -225,26 +227,38 @@ class WithWarnings(BaseModel):
     warnings: list[str] | None = None
 
 
-def _scalar(v: Any) -> str:
-    return json.dumps(v, ensure_ascii=False, separators=(",", ":")) if isinstance(v, dict | list) else str(v)
+# Fields whose text we wrote ourselves (whole sentences that quote the data inside them): one line, no
+# quotes of their own. Every other string in a text result may come from gigstack and is quoted.
+_OWN_TEXT = frozenset({"message", "preview", "note"})
+
+
+def _scalar(v: Any, own: bool = False) -> str:
+    """One value of a `key: value` line. Strings from gigstack are quoted unless they are a bare token
+    (an id, code, RFC, e-mail, URL); objects and lists are JSON with every invisible character escaped."""
+    if isinstance(v, dict | list):
+        return one_line(json.dumps(v, ensure_ascii=False, separators=(",", ":")))
+    if isinstance(v, str):
+        return one_line(v) if own or plain(v) else quoted(v)
+    return str(v)
 
 
 def render_text(result: BaseModel) -> str:
-    """The compact text twin of the structured result."""
+    """The compact text twin of the structured result. Text stored in gigstack comes out quoted and
+    escaped (models/_text.py): it can neither start a line of its own nor pass for our words."""
     if isinstance(result, Page):
         total = f" of {result.total_results}" if result.total_results is not None else ""
         lines = [f"{len(result.data)}{total} items."]
-        lines += [f"- {item.summary()}" for item in result.data]
+        lines += [f"- {one_line(item.summary())}" for item in result.data]
         if result.has_more and result.next:
-            lines.append(f"More: call again with next={result.next}")
+            lines.append(f"More: call again with next={_scalar(result.next)}")
         if result.note:
-            lines.append(f"Note: {result.note}")
+            lines.append(f"Note: {one_line(result.note)}")
         return "\n".join(lines)
     as_text = getattr(result, "as_text", None)  # a result that reads better as prose (invoice preview)
     if callable(as_text):
         return as_text()
     data = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return "\n".join(f"{k}: {_scalar(v)}" for k, v in data.items())
+    return "\n".join(f"{k}: {_scalar(v, k in _OWN_TEXT)}" for k, v in data.items())
 
 
 def _cap(result: BaseModel, limit: int) -> tuple[BaseModel, str]:
@@ -271,7 +285,7 @@ def to_call_result(result: BaseModel, limit: int, warnings: list[str]) -> CallTo
     result, text = _cap(result, limit)
     structured = result.model_dump(mode="json", by_alias=True, exclude_none=True)
     if warnings:
-        text = "Warnings:\n" + "\n".join(f"- {w}" for w in warnings) + "\n\n" + text
+        text = "Warnings:\n" + "\n".join(f"- {one_line(w)}" for w in warnings) + "\n\n" + text
         structured["warnings"] = warnings
     content: list[Any] = [TextContent(type="text", text=text)]
     extra = getattr(result, "extra_content", None)  # e.g. an embedded PDF, kept out of structured content
@@ -292,27 +306,108 @@ _HINTS = {
 }
 
 
-def describe_error(spec: ToolSpec, exc: GigstackError) -> str:
+# The tools that show whether a write happened, for errors that cannot say ("check with …").
+CHECK_WITH = {
+    "create_client": "list_clients (query: its RFC or name)",
+    "update_client": "get_client",
+    "delete_client": "get_client",
+    "validate_client_fiscal_info": "get_client",
+    "create_client_portal_token": "nothing (a new link is harmless: just call again)",
+    "stamp_client_pending_receipts": "list_receipts and list_income_invoices",
+    "create_service": "list_services",
+    "update_service": "get_service",
+    "delete_service": "get_service",
+    "create_income_invoice": "list_income_invoices",
+    "create_egress_invoice": "list_egress_invoices",
+    "cancel_invoice": "get_income_invoice or get_egress_invoice (cancellation_status)",
+    "request_payment": "list_payments",
+    "register_payment": "list_payments",
+    "mark_payment_paid": "get_payment",
+    "refund_payment": "get_payment (refunded_amount)",
+    "cancel_payment": "get_payment",
+    "create_receipt": "list_receipts",
+    "stamp_receipt": "get_receipt",
+    "cancel_receipt": "get_receipt",
+    "create_team": "list_teams",
+    "update_team": "get_team",
+    "update_team_series": "get_team_series",
+    "update_team_settings": "get_team",
+    "create_team_series": "get_team_series",
+    "add_team_member": "get_team (members)",
+    "remove_team_member": "get_team (members)",
+    "create_user": "list_users",
+    "update_user": "get_user",
+    "reset_user_password": "nothing here: ask the user whether the e-mail arrived before sending another",
+}
+
+
+def check_with(spec: ToolSpec) -> str:
+    return CHECK_WITH.get(spec.name, "the matching get/list tool")
+
+
+def describe_error(spec: ToolSpec, exc: GigstackError, window: float | None = None) -> str:
+    """The tool error for a gigstack error: what happened, then what to do. gigstack's own words are
+    shown on one line (models/_text.py). After a write that may have reached gigstack it never says
+    nothing happened: it says the change MAY have been applied and which tool shows it."""
     attempts = getattr(exc, "attempts", 1)
     if isinstance(exc, APIStatusError):
-        code = f", {exc.code}" if exc.code else ""
-        head = f"gigstack answered HTTP {exc.status_code}{code}: {exc.message}"
+        code = f", {one_line(exc.code)}" if exc.code else ""
+        head = f"gigstack answered HTTP {exc.status_code}{code}: {one_line(exc.message)}"
         if exc.details:
-            head += f" ({'; '.join(map(str, exc.details))})"
+            head += f" ({one_line('; '.join(map(str, exc.details)))})"
         hint = _HINTS.get(exc.status_code, "")
         if exc.status_code == 429 or exc.status_code >= 500:
             hint = f"gigstack is busy or failing; gave up after {attempts} attempts."
     elif isinstance(exc, APIConnectionError):
-        head = f"No usable answer from gigstack ({exc.message}); gave up after {attempts} attempts."
+        head = f"No usable answer from gigstack ({one_line(exc.message)}); gave up after {attempts} attempts."
+        if getattr(exc, "attempts", None) is None:  # refused at once (size, nesting): not retried
+            head = f"No usable answer from gigstack: {one_line(exc.message)}."
         hint = ""
     else:
-        head, hint = exc.message, ""
-    if exc.outcome == "unknown" and spec.kind is not Kind.READ:
-        hint += (
-            " The change MAY have been applied: check with the matching list/get tool before retrying. "
-            "A retry of a create with the same idempotency_key never duplicates it."
+        head, hint = one_line(exc.message), ""
+    if spec.kind is Kind.READ:
+        return f"{head}. {hint}".strip()
+    check = check_with(spec)
+    if (
+        exc.after_uncertain
+        and isinstance(exc, APIStatusError)
+        and exc.status_code in (404, 409)
+        and spec.kind is Kind.DESTRUCTIVE
+    ):
+        gone = "it no longer exists" if exc.status_code == 404 else "it is no longer in a state to do it"
+        hint = (
+            "Probably already done: an earlier attempt of this same call reached gigstack but its answer "
+            f"was lost (timeout, server error or dropped connection), and {gone} is what a repeat sees once "
+            f"the first attempt has happened. Check with {check}; do not repeat it."
         )
+    elif exc.outcome == "unknown":
+        hint += (
+            " The request was sent; the change MAY have been applied: check with the matching list/get "
+            f"tool ({check}) before retrying."
+        )
+        if exc.idempotency_key:
+            again = f" within {window / 60:g} minutes" if window else ""
+            hint += (
+                f" It carried idempotency_key={exc.idempotency_key}: calling this tool again with the "
+                f"same arguments{again} reuses it, and so does passing the same idempotency_key where "
+                "the tool takes one; gigstack then answers with what the first attempt made instead "
+                "of making it again."
+            )
     return f"{head}. {hint}".strip()
+
+
+def error_result(spec: ToolSpec, exc: GigstackError, window: float | None = None) -> CallToolResult:
+    """A tool error, with the facts a client can act on also structured when the outcome is unknown."""
+    text = f"Error executing tool {spec.name}: {describe_error(spec, exc, window)}"
+    log.info("Tool %r failed: %r", spec.name, text)  # as the SDK logs the tool errors it builds itself
+    structured = None
+    if exc.outcome == "unknown" and spec.kind is not Kind.READ:
+        structured = {"outcome": "unknown", "check_with": check_with(spec)}
+        if exc.idempotency_key:
+            structured["idempotency_key"] = exc.idempotency_key
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=structured, is_error=True
+    )
 
 
 # What a field allows, for argument errors: pydantic's own text would show a regular expression.
@@ -369,6 +464,17 @@ def _validation_text(exc: ValidationError, arguments: Iterable[str] = ()) -> str
             text = f"{err['msg']} (got {given})" if "input" in err else err["msg"]
         parts.append(f"{where}: {text}")
     return "Invalid arguments (nothing was sent): " + "; ".join(parts)
+
+
+def _unreadable_text(spec: ToolSpec, api: Api, exc: ValidationError) -> str:
+    where = ", ".join(sorted({".".join(map(str, e["loc"])) or "data" for e in exc.errors()})[:5])
+    text = f"gigstack's answer could not be read ({one_line(where)})."
+    if api.wrote:
+        text += (
+            " The request was sent; the change MAY have been applied: check with the matching list/get "
+            f"tool ({check_with(spec)}) before retrying."
+        )
+    return text
 
 
 class GigstackTool(Tool):
@@ -490,7 +596,7 @@ def build_tool(spec: ToolSpec) -> Tool:
         try:
             return await spec.guard(api, p)
         except GuardViolation as exc:
-            raise ToolError(f"Not sent to gigstack: {exc}") from None
+            raise ToolError(f"Not sent to gigstack: {one_line(exc)}") from None
 
     async def wrapper(ctx: Context, confirmation: Any = None, **kwargs: Any) -> Any:
         try:
@@ -509,15 +615,21 @@ def build_tool(spec: ToolSpec) -> Tool:
         except PolicyRefusal as exc:  # recorded by begin()
             raise ToolError(f"Not sent to gigstack: {exc}") from None
         except GigstackError as exc:
-            text = describe_error(spec, exc)
-            await watch.end("unknown" if exc.outcome == "unknown" else "failed", reason=text)
-            raise ToolError(text) from None
+            answer = error_result(spec, exc, api.state.settings.idempotency_window)
+            await watch.end(
+                "unknown" if exc.outcome == "unknown" else "failed", reason=answer.content[0].text
+            )
+            return answer
         except (GuardViolation, ToolError) as exc:
-            text = str(exc) if isinstance(exc, ToolError) else f"Not sent to gigstack: {exc}"
+            text = str(exc) if isinstance(exc, ToolError) else f"Not sent to gigstack: {one_line(exc)}"
             await watch.end("refused", reason=text)
             raise ToolError(text) from None
+        except ValidationError as exc:  # a result that did not fit: gigstack's answer, never the arguments
+            text = _unreadable_text(spec, api, exc)
+            await watch.end("unknown" if api.wrote else "failed", reason=text)
+            raise ToolError(text) from None
         await watch.end(_outcome(result), result=result)
-        return to_call_result(result, api.state.settings.max_result_chars, warnings)
+        return to_call_result(result, api.state.settings.max_result_chars, warnings + api.notes)
 
     async def _destructive(api: Api, p: Any, confirmation: Any) -> DestructiveResult[Any]:
         preview = await spec.preview(api, p)  # type: ignore[misc]

@@ -23,6 +23,17 @@ class Settings(BaseSettings):
     retry_wait_initial: float = Field(0.25, ge=0)
     retry_wait_max: float = Field(8.0, ge=0)
     retry_timeout: float = Field(60.0, gt=0, description="Total time budget for one call with retries.")
+    max_response_bytes: int = Field(10_000_000, ge=10_000, description="Largest gigstack answer read.")
+    max_json_depth: int = Field(64, ge=8, le=500, description="Deepest JSON nesting accepted from gigstack.")
+    idempotency_window: float = Field(
+        900.0, ge=0, description="Seconds a create with an unknown outcome keeps its key for a repeat."
+    )
+    file_hosts: str = Field(
+        "storage.gigstack.io",
+        description="Hosts get_invoice_files may download from (https; `*.host` for subdomains, "
+        "`http://host:port` for one exact origin), comma-separated.",
+    )
+    max_file_bytes: int = Field(200_000, ge=1_000, description="Largest XML/PDF returned inline.")
     toolsets: str = Field("default", description="Comma-separated toolsets, 'all' or 'default'.")
     tools: str = Field("", description="Extra single tools to enable, comma-separated.")
     exclude_tools: str = Field("", description="Tools to drop, comma-separated.")

@@ -8,12 +8,14 @@ import xml.etree.ElementTree as ET
 from datetime import date
 
 import pytest
+from mcp import Client
 
 from gigstack_mcp.client import BadRequestError
 from gigstack_mcp.sandbox._invoicing import add_payment_complement, build_invoice, local_ctx
 from gigstack_mcp.sandbox.examples import income_invoice, item
+from gigstack_mcp.server import build_server
 
-from .conftest import call_err, call_ok
+from .conftest import call_err, call_ok, make_settings
 
 pytestmark = pytest.mark.anyio
 invoices_tools = importlib.import_module("gigstack_mcp.tools.invoices")  # the module, not the Toolset
@@ -348,12 +350,12 @@ async def test_get_invoice_files_with_content(mcp, sandbox):
     assert pdf.startswith(b"%PDF") and len(pdf) == data["pdf_bytes"]
 
 
-async def test_get_invoice_files_cap(mcp, sandbox, monkeypatch):
-    monkeypatch.setattr(invoices_tools, "FILE_CAP", 300)
+async def test_get_invoice_files_cap(sandbox):
     uuid = seeded(sandbox, "PUE")["uuid"]
-    result = await mcp.call_tool("get_invoice_files", {"uuid": uuid, "include_content": True})
+    async with Client(build_server(make_settings(sandbox, max_file_bytes=1000))) as mcp:
+        result = await mcp.call_tool("get_invoice_files", {"uuid": uuid, "include_content": True})
     data = result.structured_content
-    assert len(data["xml_content"]) <= 300 and "XML cut" in data["note"] and "PDF is over" in data["note"]
+    assert len(data["xml_content"]) <= 1000 and "XML cut" in data["note"] and "PDF is over" in data["note"]
     assert len(result.content) == 1 and "pdf_bytes" not in data
 
 

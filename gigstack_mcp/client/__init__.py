@@ -7,11 +7,13 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    DownloadError,
     GigstackError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    ResponseRefused,
     UnprocessableEntityError,
 )
 
@@ -23,12 +25,14 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "DownloadError",
     "GigstackClient",
     "GigstackError",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseRefused",
     "UnprocessableEntityError",
     "new_idempotency_key",
 ]

@@ -2,7 +2,9 @@
 
     GigstackError
     ├── APIConnectionError          no usable answer (refused, reset, malformed body)
-    │   └── APITimeoutError
+    │   ├── APITimeoutError
+    │   └── ResponseRefused         an answer over the size or nesting limit (not read, not retried)
+    ├── DownloadError               a file link not fetched (host, scheme, redirect) or that failed
     └── APIStatusError              gigstack answered with an error envelope
         ├── BadRequestError (400)   ├── AuthenticationError (401)  ├── PermissionDeniedError (403)
         ├── NotFoundError (404)     ├── ConflictError (409)         ├── UnprocessableEntityError (422)
@@ -20,9 +22,15 @@ Outcome = Literal["not_applied", "unknown"]
 
 
 class GigstackError(Exception):
-    """Base class of every error the client raises."""
+    """Base class of every error the client raises.
+
+    `idempotency_key`: the key a POST carried (a retry with it never applies the write twice).
+    `after_uncertain`: an earlier attempt of this call failed after the request may have reached
+    gigstack (timeout, 5xx, dropped answer), so a 404/409 now may mean that attempt already did it."""
 
     outcome: Outcome = "not_applied"
+    idempotency_key: str | None = None
+    after_uncertain: bool = False
 
     def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
         super().__init__(message)
@@ -43,6 +51,14 @@ class APIConnectionError(GigstackError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out."""
+
+
+class ResponseRefused(APIConnectionError):
+    """gigstack's answer broke a limit (size, JSON nesting): refused without reading it whole."""
+
+
+class DownloadError(GigstackError):
+    """A file link outside the allowed file hosts, a redirect (never followed), or a failed download."""
 
 
 class APIStatusError(GigstackError):

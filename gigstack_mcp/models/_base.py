@@ -7,6 +7,8 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from ._text import shown
+
 # `team` is on every tool; the server instructions describe it once (a description here would be
 # repeated fifty times in every chat).
 Team = Annotated[str | None, Field()]
@@ -88,7 +90,7 @@ class Out(BaseModel):
     def summary(self) -> str:
         """One line for list renderings; resources override it with their key fields."""
         data = self.model_dump(exclude_none=True)
-        return ", ".join(f"{k}={v}" for k, v in data.items() if not isinstance(v, dict | list))
+        return ", ".join(f"{k}={shown(v)}" for k, v in data.items() if not isinstance(v, dict | list))
 
 
 ItemT = TypeVar("ItemT", bound=Out)
@@ -97,7 +99,7 @@ ItemT = TypeVar("ItemT", bound=Out)
 class Page(Out, Generic[ItemT]):
     """One page of a list: the items plus how to get the next page."""
 
-    data: list[ItemT]
+    data: list[ItemT] = Field(default_factory=list)
     has_more: bool = False
     next: str | None = Field(None, description="Pass as `next` to get the following page.")
     total_results: int | None = None

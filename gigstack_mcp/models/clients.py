@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import EmailStr, Field, WithJsonSchema
 
 from ._base import ListParams, Metadata, Out, Page, ToolParams, shape, text
+from ._text import quoted, shown
 
 RFC_PATTERN = r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$"
 # Advertised as a word and an example, not as the long patterns they validate with (the patterns
@@ -32,7 +33,7 @@ class Address(Out):
 
 
 class Client(Out):
-    id: str
+    id: str | None = None
     name: str | None = None
     legal_name: str | None = None
     tax_id: str | None = None
@@ -48,8 +49,9 @@ class Client(Out):
     def summary(self) -> str:
         zip_code = self.address.zip if self.address else None
         return (
-            f"{self.id} | {self.legal_name or self.name} | RFC {self.tax_id} | régimen {self.tax_system} | "
-            f"uso {self.use} | CP {zip_code} | {self.email or '-'}"
+            f"{shown(self.id)} | {quoted(self.legal_name or self.name)} | RFC {shown(self.tax_id)} | "
+            f"régimen {shown(self.tax_system)} | uso {shown(self.use)} | CP {shown(zip_code)} | "
+            f"{shown(self.email)}"
         )
 
 
@@ -113,13 +115,13 @@ class PortalTokenParams(ToolParams):
 
 class FiscalValidation(Out):
     id: str | None = None
-    is_valid: bool
+    is_valid: bool | None = None
     issues: list[str] = Field(default_factory=list, description="What to fix before invoicing this client.")
     tax_id: str | None = None
 
 
 class PortalToken(Out):
-    url: str
+    url: str | None = None
     expires_at: int | None = None
 
 

@@ -10,6 +10,7 @@ from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
 from pydantic import EmailStr, Field, PrivateAttr
 
 from ._base import ListParams, Out, Page, ToolParams, shape, text
+from ._text import one_line, quoted, shown
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
 from .services import Tax as Tax
 
@@ -182,17 +183,17 @@ class InvoiceParty(Out):
 
 
 def _line(inv: Any) -> str:
-    who = (inv.client.legal_name or inv.client.name) if inv.client else "-"
-    rfc = inv.client.tax_id if inv.client else "-"
+    who = quoted(inv.client.legal_name or inv.client.name) if inv.client else "-"
+    rfc = shown(inv.client.tax_id) if inv.client else "-"
     due = f" | saldo {inv.last_balance:,.2f}" if inv.last_balance is not None else ""
     return (
-        f"{inv.series}-{inv.folio_number} | {inv.uuid} | {who} ({rfc}) | "
-        f"{inv.total or 0:,.2f} {inv.currency} | {inv.payment_method} | {inv.status}{due}"
+        f"{shown(inv.series, '')}-{inv.folio_number} | {shown(inv.uuid)} | {who} ({rfc}) | "
+        f"{inv.total or 0:,.2f} {shown(inv.currency)} | {shown(inv.payment_method)} | {shown(inv.status)}{due}"
     )
 
 
 class InvoiceRow(Out):
-    uuid: str
+    uuid: str | None = None
     status: str | None = None
     series: str | None = None
     folio_number: int | None = None
@@ -223,7 +224,7 @@ class InvoiceItem(Out):
 
 
 class IssuedInvoice(Out):  # what a create answers: folio, the totals gigstack computed, file links
-    uuid: str
+    uuid: str | None = None
     status: str | None = None
     series: str | None = None
     folio_number: int | None = None
@@ -246,7 +247,7 @@ class Invoice(IssuedInvoice):
 
     def summary(self) -> str:
         items = "; ".join(
-            f"{i.quantity:g} x {i.description} ({taxes_text(i.taxes)})" for i in self.items or []
+            f"{i.quantity or 0:g} x {quoted(i.description)} ({taxes_text(i.taxes)})" for i in self.items or []
         )
         return f"{_line(self)} | {items}"
 
@@ -319,14 +320,14 @@ class InvoicePreview(Out):
         r = self.receiver or PreviewReceiver()
         lines = [
             f"PREVIEW of an {kind}: nothing has been stamped.",
-            f"Receiver: {r.legal_name or '?'}, RFC {r.tax_id or '?'}, régimen {r.tax_system or '?'}, "
-            f"CP {r.zip or '?'}",
+            f"Receiver: {quoted(r.legal_name, '?')}, RFC {shown(r.tax_id, '?')}, "
+            f"régimen {shown(r.tax_system, '?')}, CP {shown(r.zip, '?')}",
         ]
         for n, i in enumerate(self.items, 1):
             taxes = "; ".join(_tax_text(t) for t in i.taxes or []) or "no taxes"
             off = f" - discount {_money(i.discount)}" if i.discount else ""
             lines.append(
-                f"{n}. {i.quantity:g} x {i.description} ({i.product_key or '-'}) @ {_money(i.unit_price)}"
+                f"{n}. {i.quantity:g} x {quoted(i.description)} ({shown(i.product_key)}) @ {_money(i.unit_price)}"
                 f" = {_money(i.amount)}{off} | {taxes}"
             )
         rate = f" (exchange rate {self.exchange_rate:g})" if self.exchange_rate else ""
@@ -339,7 +340,7 @@ class InvoicePreview(Out):
             f"Use: {self.use or '-'} | Method: {self.payment_method or '-'} | Form: {self.payment_form or '-'}",
         ]
         if self.warnings:
-            lines += ["Warnings:", *(f"- {w}" for w in self.warnings)]
+            lines += ["Warnings:", *(f"- {one_line(w)}" for w in self.warnings)]
         create = "create_income_invoice" if self.invoice_type == "I" else "create_egress_invoice"
         lines.append(
             f"After the user approves: {create} with the same arguments and preview_token={self.preview_token}"

@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import EmailStr, Field
 
 from ._base import ListParams, Metadata, Out, Page, ToolParams, shape, text
+from ._text import quoted, shown
 from .invoices import MEXICO, InvoiceClient, InvoiceParty, Item, PaymentForm
 from .services import Strict
 
@@ -57,6 +58,7 @@ class _NewPayment(ToolParams):
 
 
 class RequestPaymentParams(_NewPayment):
+    idempotency_key: IdempotencyKey | None = None
     automation_type: Automation | None = None  # once paid; default none
     # card, oxxo and stripe-spei need Stripe connected (gigstack says so if it is not)
     allowed_payment_methods: list[Literal["card", "bank", "spei", "oxxo", "stripe-spei"]] | None = None
@@ -88,7 +90,7 @@ class RefundPaymentParams(PaymentIdParams):
 
 
 class Payment(Out):
-    id: str
+    id: str | None = None
     status: str | None = None
     client: InvoiceParty | None = None
     total: float | None = None
@@ -103,12 +105,13 @@ class Payment(Out):
     created_at: int | None = None
 
     def summary(self) -> str:
-        who = (self.client.legal_name or self.client.name) if self.client else "-"
+        who = quoted(self.client.legal_name or self.client.name) if self.client else "-"
         when = datetime.fromtimestamp(self.created_at, MEXICO).date() if self.created_at else "-"
         refunded = f" | refunded {self.refunded_amount:,.2f}" if self.refunded_amount else ""
+        invoices = ", ".join(shown(i) for i in self.invoices or []) or "-"
         return (
-            f"{self.id} | {when} | {who} | {self.total or 0:,.2f} {self.currency} | {self.status} | "
-            f"forma {self.payment_form or '-'} | invoices {', '.join(self.invoices or []) or '-'}{refunded}"
+            f"{shown(self.id)} | {when} | {who} | {self.total or 0:,.2f} {shown(self.currency)} | "
+            f"{shown(self.status)} | forma {shown(self.payment_form)} | invoices {invoices}{refunded}"
         )
 
 

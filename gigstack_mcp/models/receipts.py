@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from ._base import ListParams, Metadata, Out, Page, ToolParams, shape
+from ._text import quoted, shown
 from .clients import RegimenFiscal, Rfc
 from .invoices import MEXICO, InvoiceParty
 from .payments import Client, Currency, ExchangeRate, Form, IdempotencyKey, InvoiceConfig, Items
@@ -59,7 +60,7 @@ class StampReceiptParams(ReceiptIdParams):
 
 
 class Receipt(Out):
-    id: str
+    id: str | None = None
     status: str | None = None
     client: InvoiceParty | None = None
     subtotal: float | None = None
@@ -73,12 +74,13 @@ class Receipt(Out):
     created_at: int | None = None
 
     def summary(self) -> str:
-        who = (self.client.legal_name or self.client.name) if self.client else "sin cliente"
+        who = quoted(self.client.legal_name or self.client.name) if self.client else "sin cliente"
         when = datetime.fromtimestamp(self.created_at, MEXICO).date() if self.created_at else "-"
-        inv = f" | invoice {self.invoice.get('uuid')}" if self.invoice else ""
-        form = f" | forma {self.payment_form}" if self.payment_form else ""
+        inv = f" | invoice {shown(self.invoice.get('uuid'))}" if self.invoice else ""
+        form = f" | forma {shown(self.payment_form)}" if self.payment_form else ""
         return (
-            f"{self.id} | {when} | {who} | {self.total or 0:,.2f} {self.currency}{form} | {self.status}{inv}"
+            f"{shown(self.id)} | {when} | {who} | {self.total or 0:,.2f} {shown(self.currency)}{form} | "
+            f"{shown(self.status)}{inv}"
         )
 
 
@@ -89,7 +91,7 @@ class ReceiptPage(Page[Receipt]):
 class ReceiptInvoice(Out):
     """The invoice stamped from a receipt."""
 
-    uuid: str
+    uuid: str | None = None
     status: str | None = None
     series: str | None = None
     folio_number: int | None = None

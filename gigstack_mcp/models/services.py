@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._base import ListParams, Out, Page, ToolParams, shape, text
+from ._text import quoted, shown
 
 ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$")]
 UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$"), text("e.g. E48")]
@@ -37,7 +38,7 @@ class Tax(Strict):
 
 
 class TaxLine(Out):
-    type: str
+    type: str | None = None
     rate: float | None = None
     factor: str | None = None
     withholding: bool | None = None
@@ -49,12 +50,14 @@ def taxes_text(taxes: list[TaxLine] | None) -> str:
     parts = []
     for t in taxes or []:
         rate = "exento" if t.factor == "Exento" else f"{(t.rate or 0) * 100:g}%"
-        parts.append(f"{t.type} {'ret ' if t.withholding else ''}{rate}{' incl' if t.inclusive else ''}")
+        parts.append(
+            f"{shown(t.type)} {'ret ' if t.withholding else ''}{rate}{' incl' if t.inclusive else ''}"
+        )
     return ", ".join(parts) or "no taxes"
 
 
 class Service(Out):
-    id: str
+    id: str | None = None
     description: str | None = None
     unit_price: float | None = None
     product_key: str | None = None
@@ -64,8 +67,8 @@ class Service(Out):
 
     def summary(self) -> str:
         return (
-            f"{self.id} | {self.description} | {self.unit_price} | "
-            f"{self.product_key}/{self.unit_key} | {taxes_text(self.taxes)}"
+            f"{shown(self.id)} | {quoted(self.description)} | {self.unit_price} | "
+            f"{shown(self.product_key)}/{shown(self.unit_key)} | {taxes_text(self.taxes)}"
         )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from ._base import ListParams, Out, Page, ToolParams, text
+from ._text import quoted, shown
 
 TeamId = Annotated[str, Field(min_length=1)]
 UserId = Annotated[str, Field(min_length=1)]
@@ -38,13 +39,13 @@ class NewMember(In):
 
 
 class Member(Out):
-    id: str
+    id: str | None = None
     email: str | None = None
     role: str | None = None
 
 
 class Team(Out):
-    id: str
+    id: str | None = None
     legal_name: str | None = None
     tax_id: str | None = None
     tax_system: str | None = None
@@ -55,7 +56,7 @@ class Team(Out):
     def summary(self) -> str:
         alias = (self.brand or {}).get("alias")
         sat = "CSD ok" if (self.sat or {}).get("completed") else "no CSD"
-        return f"{self.id} | {alias or self.legal_name} | RFC {self.tax_id or '-'} | {sat}"
+        return f"{shown(self.id)} | {quoted(alias or self.legal_name)} | RFC {shown(self.tax_id)} | {sat}"
 
 
 class NewTeam(Team):
@@ -73,32 +74,32 @@ class Integrations(Out):
 
 
 class Series(Out):
-    id: str
-    series: str
+    id: str | None = None
+    series: str | None = None
     live: int | None = None
     test: int | None = None
 
     def summary(self) -> str:
-        return f"{self.id} | next folio live {self.live}, test {self.test}"
+        return f"{shown(self.id)} | next folio live {shown(self.live)}, test {shown(self.test)}"
 
 
 class SeriesList(Out):
-    data: list[Series]
+    data: list[Series] = Field(default_factory=list)
 
 
 class OnboardingUrl(Out):
-    url: str
+    url: str | None = None
     expires_at: int | None = None
 
 
 class TeamSettings(Out):
-    id: str
+    id: str | None = None
     settings: dict[str, Any] | None = None
 
 
 class MemberChange(Out):
-    team_id: str
-    user_id: str
+    team_id: str | None = None
+    user_id: str | None = None
     role: str | None = None
 
 

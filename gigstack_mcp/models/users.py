@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 from pydantic import EmailStr, Field
 
 from ._base import ListParams, Out, Page, ToolParams
+from ._text import quoted, shown
 from .teams import Role, UserId
 
 
 class User(Out):
-    id: str
+    id: str | None = None
     email: str | None = None
     name: str | None = None
     phone: str | None = None
@@ -19,11 +20,11 @@ class User(Out):
     teams: list[dict[str, Any]] | None = None
 
     def summary(self) -> str:
-        return f"{self.id} | {self.name or '-'} | {self.email} | {self.company_role or '-'}"
+        return f"{shown(self.id)} | {quoted(self.name)} | {shown(self.email)} | {quoted(self.company_role)}"
 
 
 class NewUser(Out):
-    id: str
+    id: str | None = None
     email: str | None = None
     name: str | None = None
     role: str | None = None
@@ -35,8 +36,8 @@ class UserPage(Page[User]):
 
 
 class PasswordReset(Out):
-    email: str
-    sent: bool
+    email: str | None = None
+    sent: bool | None = None
 
 
 class UserFields(ToolParams):

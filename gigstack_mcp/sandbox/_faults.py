@@ -1,6 +1,8 @@
 """Fault injection: latency, 429 with Retry-After, 5xx, dropped connections, malformed JSON, and
-commit-then-fail (the write happens, the answer is an error). An ASGI middleware, so faults look to a
-client exactly like a misbehaving network or server."""
+commit-then-fail (the write happens, the answer is an error). Also answers that are valid but odd or
+hostile: a given JSON body (`body`), an oversized one (`oversize`, `size` bytes) and a deeply nested one
+(`deep`, `depth` levels). An ASGI middleware, so faults look to a client exactly like a misbehaving
+network or server."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-FaultKind = Literal["latency", "status", "drop", "malformed"]
+FaultKind = Literal["latency", "status", "drop", "malformed", "body", "oversize", "deep"]
 
 
 class FaultRule(BaseModel):
@@ -29,6 +31,9 @@ class FaultRule(BaseModel):
         0.0, ge=0, le=120, description="Seconds to wait first (latency, or before any kind)."
     )
     after: bool = Field(False, description="Run the real handler first (commit), then fail the answer.")
+    body: Any = Field(None, description="body: the JSON answered (HTTP 200) instead of the real one.")
+    size: int = Field(50_000_000, ge=1, le=200_000_000, description="oversize: bytes of the answer.")
+    depth: int = Field(100_000, ge=1, le=1_000_000, description="deep: nesting levels of the answer.")
 
 
 @dataclass
@@ -66,6 +71,16 @@ class FaultInjector:
                 self.injected[label] = self.injected.get(label, 0) + 1
                 return rule
         return None
+
+
+def _odd_body(rule: FaultRule) -> bytes:
+    """The 200 answer of a body/oversize/deep fault."""
+    if rule.kind == "body":
+        return json.dumps(rule.body).encode()
+    if rule.kind == "deep":
+        return b'{"message": "ok", "data": {"x": ' + b"[" * rule.depth + b"]" * rule.depth + b"}}"
+    head, tail = b'{"message": "ok", "data": {"id": "x", "note": "', b'"}}'
+    return head + b"A" * max(0, rule.size - len(head) - len(tail)) + tail
 
 
 def _error_body(status: int) -> bytes:
@@ -133,6 +148,15 @@ class FaultMiddleware:
                 headers.append((b"retry-after", str(rule.retry_after).encode()))
             await send({"type": "http.response.start", "status": rule.status, "headers": headers})
             await send({"type": "http.response.body", "body": _error_body(rule.status)})
+        elif rule.kind in ("body", "oversize", "deep"):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": _odd_body(rule)})
         elif rule.kind == "malformed":
             await send(
                 {

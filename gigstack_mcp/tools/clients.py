@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..context import Api
 from ..guards import wiring
+from ..models import quoted, shown
 from ..models.clients import (
     Client,
     ClientIdParams,
@@ -65,7 +66,10 @@ async def update_client(api: Api, p: UpdateClientParams) -> Client:
 
 async def _preview_delete(api: Api, p: ClientIdParams) -> str:
     c = await api.get(f"/clients/{p.id}", Client)
-    return f"Delete client {c.id}: {c.legal_name or c.name} (RFC {c.tax_id}, {c.email or 'no email'})."
+    return (
+        f"Delete client {shown(c.id)}: {quoted(c.legal_name or c.name)} (RFC {shown(c.tax_id)}, "
+        f"{shown(c.email, 'no email')})."
+    )
 
 
 @clients.destructive("Delete a client", preview=_preview_delete)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import httpx
-
 from .. import catalogs, cfdi_math
-from ..client import NotFoundError
+from ..client import DownloadError, NotFoundError
 from ..context import Api
 from ..guards import wiring
 from ..guards.confirm import ConfirmationError, Token, check_token, current_caller, issue_token
+from ..models import quoted, shown
 from ..models.invoices import (
     MOTIVES,
     CancelInvoiceParams,
@@ -32,7 +31,6 @@ from ..registry import GuardViolation, Toolset
 invoices = Toolset("invoices", "Income/egress CFDI 4.0: find, read, issue, files, cancel.")
 
 FOLIO_SCAN = 500  # invoices read at most when searching by folio (the API has no folio filter)
-FILE_CAP = 200_000  # bytes of XML text or PDF returned inline
 
 
 async def _list(api: Api, path: str, p: ListInvoicesParams) -> InvoicePage:
@@ -47,8 +45,8 @@ async def _list(api: Api, path: str, p: ListInvoicesParams) -> InvoicePage:
             f"Searched only the newest {FOLIO_SCAN} invoices for folio {p.folio_number}; "
             "add series or date_from/date_to to reach older ones."
         )
-    return InvoicePage.model_validate(
-        {"data": hits[: p.limit], "has_more": False, "total_results": len(hits), "note": note}
+    return api.result(
+        InvoicePage, {"data": hits[: p.limit], "has_more": False, "total_results": len(hits), "note": note}
     )
 
 
@@ -212,42 +210,28 @@ async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoi
     return await api.post("/invoices/egress", IssuedInvoice, json=body, idempotency_key=key)
 
 
-async def _download(url: str) -> tuple[bytes, bool]:
-    """Up to FILE_CAP bytes of a file link; True when the file was longer."""
-    data = bytearray()
-    async with (
-        httpx.AsyncClient(timeout=30, follow_redirects=True) as http,
-        http.stream("GET", url) as response,
-    ):
-        response.raise_for_status()
-        async for chunk in response.aiter_bytes():
-            data += chunk
-            if len(data) > FILE_CAP:
-                return bytes(data[:FILE_CAP]), True
-    return bytes(data), False
-
-
 @invoices.read("Get invoice PDF/XML")
 async def get_invoice_files(api: Api, p: FilesParams) -> InvoiceFiles:
     """PDF and XML links of any invoice; include_content=true also returns the XML text and PDF."""
     files = await api.get(f"/invoices/{p.uuid}/files", InvoiceFiles, query=p.query())
     if not p.include_content:
         return files
-    notes = []
+    # Through the client: only gigstack's file hosts (or the sandbox's own origin), no redirects, capped.
+    client, cap, notes = await api.gigstack(), api.state.settings.max_file_bytes, []
     try:
         if files.xml:
-            raw, capped = await _download(files.xml)
+            raw, capped = await client.download(files.xml, cap)
             files.xml_content = raw.decode("utf-8", errors="replace")
             if capped:
-                notes.append(f"XML cut at {FILE_CAP // 1000} KB; the link has the whole file.")
+                notes.append(f"XML cut at {cap // 1000} KB; the link has the whole file.")
         if files.pdf:
-            raw, capped = await _download(files.pdf)
+            raw, capped = await client.download(files.pdf, cap)
             if capped:
-                notes.append(f"PDF is over {FILE_CAP // 1000} KB, not attached; use the link.")
+                notes.append(f"PDF is over {cap // 1000} KB, not attached; use the link.")
             else:
                 files._pdf, files.pdf_bytes = raw, len(raw)
-    except httpx.HTTPError as exc:
-        notes.append(f"Could not download the files ({type(exc).__name__}); the links still work.")
+    except DownloadError as exc:
+        notes.append(f"Could not download the files: {exc.message}. The links are in the result.")
     files.note = " ".join(notes) or None
     return files
 
@@ -272,10 +256,14 @@ async def _preview_cancel(api: Api, p: CancelInvoiceParams) -> str:
     kind = {"I": "income invoice", "E": "egress invoice", "P": "payment complement"}.get(
         inv.invoice_type or ""
     )
-    who = f"{inv.client.legal_name or inv.client.name} (RFC {inv.client.tax_id})" if inv.client else "?"
+    who = (
+        f"{quoted(inv.client.legal_name or inv.client.name)} (RFC {shown(inv.client.tax_id)})"
+        if inv.client
+        else "?"
+    )
     text = (
-        f"Cancel {kind or 'invoice'} {inv.series}-{inv.folio_number} (UUID {inv.uuid}) to {who}, "
-        f"total {inv.total or 0:,.2f} {inv.currency}. Motive {p.motive}: {MOTIVES[p.motive]}."
+        f"Cancel {kind or 'invoice'} {shown(inv.series, '')}-{inv.folio_number} (UUID {shown(inv.uuid)}) "
+        f"to {who}, total {inv.total or 0:,.2f} {shown(inv.currency)}. Motive {p.motive}: {MOTIVES[p.motive]}."
     )
     if p.substitution_uuid:
         text += f" Replaced by UUID {p.substitution_uuid.upper()}."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..context import Api
 from ..guards import wiring
+from ..models import quoted, shown
 from ..models.payments import (
     ListPaymentsParams,
     MarkPaidParams,
@@ -41,7 +42,7 @@ async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPayment
 
 
 def _money(amount: float | None, currency: str | None) -> str:
-    return f"{amount or 0:,.2f} {currency or 'MXN'}"
+    return f"{amount or 0:,.2f} {shown(currency, 'MXN')}"
 
 
 @payments.read("List payments")
@@ -60,7 +61,7 @@ async def get_payment(api: Api, p: PaymentIdParams) -> Payment:
 async def request_payment(api: Api, p: RequestPaymentParams) -> Payment:
     """Create a payment link (short_url) for money not received yet. Ask which methods to allow and
     whether to invoice once paid."""
-    return await api.post("/payments/request", Payment, json=p.body())
+    return await api.post("/payments/request", Payment, json=p.body(), idempotency_key=p.idempotency_key)
 
 
 @payments.write("Register a payment", guard=_guard_new_payment)
@@ -100,16 +101,16 @@ async def _guard_refund(api: Api, p: RefundPaymentParams) -> list[str]:
 
 async def _preview_refund(api: Api, p: RefundPaymentParams) -> str:
     pay = await api.get(f"/payments/{p.id}", Payment)
-    who = (pay.client.legal_name or pay.client.name) if pay.client else "-"
+    who = quoted(pay.client.legal_name or pay.client.name) if pay.client else "-"
     how = (
-        f"the money goes back through {pay.payment_processor}"
+        f"the money goes back through {shown(pay.payment_processor)}"
         if p.external_processor_refund
         else "only recorded; the money is returned outside gigstack"
     )
     return (
-        f"Refund {_money(p.amount, pay.currency)} of payment {pay.id} ({who}, total "
+        f"Refund {_money(p.amount, pay.currency)} of payment {shown(pay.id)} ({who}, total "
         f"{_money(pay.total, pay.currency)}, already refunded {_money(pay.refunded_amount, pay.currency)}): "
-        f"{how}." + (f" Reason: {p.reason}." if p.reason else "")
+        f"{how}." + (f" Reason: {quoted(p.reason)}." if p.reason else "")
     )
 
 
@@ -130,9 +131,9 @@ async def _guard_cancel(api: Api, p: PaymentIdParams) -> list[str]:
 
 async def _preview_cancel(api: Api, p: PaymentIdParams) -> str:
     pay = await api.get(f"/payments/{p.id}", Payment)
-    who = (pay.client.legal_name or pay.client.name) if pay.client else "-"
+    who = quoted(pay.client.legal_name or pay.client.name) if pay.client else "-"
     return (
-        f"Cancel payment {pay.id} ({who}, {_money(pay.total, pay.currency)}, {pay.status}); "
+        f"Cancel payment {shown(pay.id)} ({who}, {_money(pay.total, pay.currency)}, {shown(pay.status)}); "
         "its payment link stops working."
     )
 

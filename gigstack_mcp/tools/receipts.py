@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..context import Api
 from ..guards import wiring
+from ..models import quoted, shown
 from ..models.receipts import (
     CreateReceiptParams,
     ListReceiptsParams,
@@ -68,9 +69,10 @@ async def stamp_receipt(api: Api, p: StampReceiptParams) -> ReceiptInvoice:
 
 async def _preview_cancel(api: Api, p: ReceiptIdParams) -> str:
     r = await api.get(f"/receipts/{p.id}", Receipt)
-    who = (r.client.legal_name or r.client.name) if r.client else "no client"
+    who = quoted(r.client.legal_name or r.client.name) if r.client else "no client"
     return (
-        f"Cancel receipt {r.id} ({who}, {r.total or 0:,.2f} {r.currency}, {r.status}); its self-invoice "
+        f"Cancel receipt {shown(r.id)} ({who}, {r.total or 0:,.2f} {shown(r.currency)}, {shown(r.status)}); "
+        "its self-invoice "
         "link stops working and it stays out of the global invoice."
     )
 

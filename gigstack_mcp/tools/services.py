@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..context import Api
+from ..models import quoted, shown
 from ..models.services import (
     CreateServiceParams,
     ListServicesParams,
@@ -47,7 +48,8 @@ async def update_service(api: Api, p: UpdateServiceParams) -> Service:
 async def _preview_delete(api: Api, p: ServiceIdParams) -> str:
     s = await api.get(f"/services/{p.id}", Service)
     return (
-        f"Delete service {s.id}: {s.description} at {s.unit_price or 0:,.2f} per unit (sku {s.sku or '-'})."
+        f"Delete service {shown(s.id)}: {quoted(s.description)} at {s.unit_price or 0:,.2f} per unit "
+        f"(sku {shown(s.sku)})."
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..context import Api
-from ..models import ToolParams
+from ..models import ToolParams, quoted, shown
 from ..models.teams import (
     AddMemberParams,
     CreateSeriesParams,
@@ -106,7 +106,7 @@ async def add_team_member(api: Api, p: AddMemberParams) -> MemberChange:
 async def _member_guard(api: Api, p: RemoveMemberParams) -> list[str]:
     team = await api.get(f"/teams/{p.id}", Team)
     if team.members is not None and not any(m.id == p.user_id for m in team.members):
-        ids = ", ".join(m.id for m in team.members) or "none"
+        ids = ", ".join(shown(m.id) for m in team.members) or "none"
         raise GuardViolation(f"{p.user_id} is not a member of team {p.id} (members: {ids})")
     return []
 
@@ -114,9 +114,9 @@ async def _member_guard(api: Api, p: RemoveMemberParams) -> list[str]:
 async def _preview_remove(api: Api, p: RemoveMemberParams) -> str:
     team = await api.get(f"/teams/{p.id}", Team)
     m = next((m for m in team.members or [] if m.id == p.user_id), None)
-    who = f"{m.email or m.id} ({m.id}, role {m.role})" if m else p.user_id
+    who = f"{shown(m.email or m.id)} ({shown(m.id)}, role {shown(m.role)})" if m else p.user_id
     alias = (team.brand or {}).get("alias") or team.legal_name or team.id
-    return f"Remove {who} from team {alias} ({team.id}); they lose access to it."
+    return f"Remove {who} from team {quoted(alias)} ({shown(team.id)}); they lose access to it."
 
 
 @teams.destructive("Remove a team member", preview=_preview_remove, guard=_member_guard)
