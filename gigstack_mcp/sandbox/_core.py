@@ -5,7 +5,6 @@ idempotent creates. Resource modules (`clients.py`, `invoices.py`, ...) only hol
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .. import clock
 from ._store import Doc, Store
 
 DEFAULT_TEAM = "team_sandbox"
@@ -42,7 +42,7 @@ def conflict(message: str, error: str, code: str = "business_rule_violation") ->
 
 
 def now() -> int:
-    return int(time.time())
+    return clock.unix()
 
 
 def ok(data: Any, message: str, status: int = 200) -> JSONResponse:

@@ -9,13 +9,13 @@ import json
 from html import escape
 from typing import Any
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import cfdi_math
+from ..clock import MEXICO
 from . import _invoicing, clients
 from ._core import ApiError, Ctx, Resource, conflict, invalid, now, ok
 from ._fiscal import EXTRANJERO, PUBLICO_GENERAL, fiscal_issues
@@ -23,7 +23,7 @@ from ._store import Doc, Store, new_id
 
 resource = Resource("receipts")
 COLL = "receipts"
-MX = ZoneInfo("America/Mexico_City")
+MX = MEXICO
 PERIODICITIES = ("day", "week", "two_weeks", "month", "two_months")
 # receipt periodicity -> SAT c_Periodicidad of the global invoice
 GLOBAL_PERIODICITY = {"day": "01", "week": "02", "two_weeks": "03", "month": "04", "two_months": "05"}
