@@ -237,6 +237,12 @@ def stamp_pending_for_client(ctx: Ctx, client: dict[str, Any]) -> dict[str, Any]
     return {"stamped": len(results) - failed, "failed": failed, "remaining": failed, "results": results}
 
 
+@resource.op("POST", "/clients/{id}/stamp-pending-receipts", "stampClientPendingReceipts")
+def stamp_pending_receipts(ctx: Ctx):
+    doc = ctx.get_or_404(clients.COLL, ctx.params["id"], "Client")
+    return ok(stamp_pending_for_client(ctx, doc), "Pending receipts processed")
+
+
 @resource.op("GET", "/receipts", "listReceipts")
 def list_receipts(ctx: Ctx):
     for _, doc in ctx.store.all(ctx.team, COLL):
@@ -302,6 +308,7 @@ _SEED = [
 ]
 
 
+@resource.seeds
 def seed(store: Store, team: str) -> None:
     """Two pending receipts of the current month: one of a known client, one of an anonymous sale."""
     ctx = _invoicing.local_ctx(store, team)
