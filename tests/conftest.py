@@ -1,5 +1,16 @@
-"""Shared fixtures: a real sandbox on 127.0.0.1, the real gigstack client, and a real MCP client
-session (in memory, both protocol eras) against the real server."""
+"""Shared fixtures: a real sandbox on 127.0.0.1, the real gigstack client, a frozen clock, and a real MCP
+client session (in memory) against the real server.
+
+- One sandbox server serves the whole session; `sandbox` resets it to a fresh seeded state before each
+  test (same port, new store, no faults, empty request log). Starting and stopping uvicorn per test
+  cost ~0.2 s each; sockets still carry every request.
+- The clock (gigstack_mcp.clock) stands still at CLOCK_START in every test: dates never depend on when
+  the suite runs. Move it with the `clock` fixture (`clock.set(...)`, `clock.advance(days=1)`).
+- Protocol eras: `mcp` runs a test in both eras (2026-07-28 and the 2025-11-25 `initialize` handshake)
+  unless the test or its module is marked `one_era`: tool behaviour that does not depend on the era
+  runs once. `both_eras` on a test overrides a module's `one_era`. A `one_era` test that calls a
+  destructive tool (confirmation by elicitation differs between the eras) fails and says to mark it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +20,40 @@ import pytest
 from mcp import Client
 
 from gigstack_mcp.client import GigstackClient
+from gigstack_mcp.clock import FrozenClock, frozen
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 from gigstack_mcp.settings import Settings
 
 API_KEY = "sk_test_fixture_key_4f1c9a"
+CLOCK_START = "2026-05-14T18:00:00+00:00"  # a Thursday, noon in Mexico City: no day, month or year edge near
+
+ERAS = ("auto", "legacy")
+# Where the era makes no difference, the handshake era: its in-memory transport serializes every
+# message as JSON-RPC (auto mode calls the server directly), so it checks a bit more.
+ONE_ERA = ("legacy",)
+both_eras = pytest.mark.eras(*ERAS)
+one_era = pytest.mark.eras(*ONE_ERA)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "eras(*modes): the protocol eras the `era`/`mcp` fixtures run in")
+
+
+def eras_of(node: pytest.Item | pytest.FunctionDefinition) -> tuple[str, ...]:
+    marker = node.get_closest_marker("eras")
+    return tuple(marker.args) if marker else ERAS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "era" in metafunc.fixturenames:
+        metafunc.parametrize("era", eras_of(metafunc.definition), indirect=True)
+
+
+@pytest.fixture
+def era(request: pytest.FixtureRequest) -> str:
+    """The `Client` mode: "auto" (2026-07-28) or "legacy" (2025-11-25 handshake)."""
+    return request.param
 
 
 @pytest.fixture
@@ -21,10 +61,23 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[FrozenClock]:
+    with frozen(CLOCK_START) as stopped:
+        yield stopped
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
     with SandboxServer(API_KEY) as sb:
         yield sb
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer, clock: FrozenClock) -> SandboxServer:
+    """The session's sandbox, fresh: seeded at the frozen clock's time, no faults, an empty log."""
+    sandbox_server.reset()
+    return sandbox_server
 
 
 def make_settings(sandbox: SandboxServer, **overrides) -> Settings:
@@ -52,12 +105,36 @@ async def gigstack(sandbox: SandboxServer) -> AsyncIterator[GigstackClient]:
         yield client
 
 
-@pytest.fixture(params=["auto", "legacy"])
-async def mcp(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Client]:
-    """An MCP client session against the server, in both protocol eras (2026-07-28 and the
-    2025-11-25 `initialize` handshake)."""
-    async with Client(build_server(settings), mode=request.param) as client:
+@pytest.fixture
+async def mcp(request: pytest.FixtureRequest, era: str, settings: Settings) -> AsyncIterator[Client]:
+    """An MCP client session against the server, in the test's eras (see the module docstring)."""
+    async with Client(build_server(settings), mode=era) as client:
+        called = _record_tool_names(client)
         yield client
+    _require_both_eras_for_destructive(request.node, called)
+
+
+def _record_tool_names(client: Client) -> set[str]:
+    called: set[str] = set()
+    call_tool = client.call_tool
+
+    async def recording(name: str, *args, **kwargs):
+        called.add(name)
+        return await call_tool(name, *args, **kwargs)
+
+    client.call_tool = recording  # type: ignore[method-assign]
+    return called
+
+
+def _require_both_eras_for_destructive(node: pytest.Item, called: set[str]) -> None:
+    from gigstack_mcp.registry import Kind, select
+
+    destructive = {s.name for s in select("all") if s.kind is Kind.DESTRUCTIVE}
+    if len(eras_of(node)) < len(ERAS) and called & destructive:
+        pytest.fail(
+            f"{node.name} calls {sorted(called & destructive)}: confirmation differs between the protocol "
+            "eras, so mark the test @both_eras (from tests.conftest)"
+        )
 
 
 async def call_ok(client: Client, name: str, args: dict | None = None) -> dict:
