@@ -14,13 +14,15 @@ client session (in memory) against the real server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import anyio
 import pytest
 from mcp import Client
 
 from gigstack_mcp.client import GigstackClient
 from gigstack_mcp.clock import FrozenClock, frozen
+from gigstack_mcp.sandbox._core import DEFAULT_TEAM
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 from gigstack_mcp.settings import Settings
@@ -68,16 +70,27 @@ def clock() -> Iterator[FrozenClock]:
 
 
 @pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[SandboxServer]:
-    with SandboxServer(API_KEY) as sb:
-        yield sb
+def sandboxes() -> Iterator[Callable[[dict[str, str]], SandboxServer]]:
+    """`sandboxes({api_key: home_team, ...})`: the session's sandbox server for that key map (started
+    on first use), reset to a fresh seeded state."""
+    servers: dict[tuple[tuple[str, str], ...], SandboxServer] = {}
+
+    def fresh(keys: dict[str, str]) -> SandboxServer:
+        key = tuple(sorted(keys.items()))
+        if key not in servers:
+            servers[key] = SandboxServer(keys).start()
+        servers[key].reset()
+        return servers[key]
+
+    yield fresh
+    for server in servers.values():
+        server.stop()
 
 
 @pytest.fixture
-def sandbox(sandbox_server: SandboxServer, clock: FrozenClock) -> SandboxServer:
+def sandbox(sandboxes: Callable[[dict[str, str]], SandboxServer], clock: FrozenClock) -> SandboxServer:
     """The session's sandbox, fresh: seeded at the frozen clock's time, no faults, an empty log."""
-    sandbox_server.reset()
-    return sandbox_server
+    return sandboxes({API_KEY: DEFAULT_TEAM})
 
 
 def make_settings(sandbox: SandboxServer, **overrides) -> Settings:
@@ -135,6 +148,14 @@ def _require_both_eras_for_destructive(node: pytest.Item, called: set[str]) -> N
             f"{node.name} calls {sorted(called & destructive)}: confirmation differs between the protocol "
             "eras, so mark the test @both_eras (from tests.conftest)"
         )
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    """Wait for `condition` (polled every 5 ms, at most `timeout` seconds), not for a guessed time."""
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.005)
+    assert condition(), what
 
 
 async def call_ok(client: Client, name: str, args: dict | None = None) -> dict:
