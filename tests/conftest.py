@@ -10,10 +10,15 @@ client session (in memory) against the real server.
   unless the test or its module is marked `one_era`: tool behaviour that does not depend on the era
   runs once. `both_eras` on a test overrides a module's `one_era`. A `one_era` test that calls a
   destructive tool (confirmation by elicitation differs between the eras) fails and says to mark it.
+- Slow tests (`@slow`: the soak, the deployment behind nginx, the conformance suite and Inspector) and
+  fuzzing at full size run in CI (which sets CI, as GitHub Actions does; so does .ci/run), or anywhere
+  with GIGSTACK_SLOW_TESTS=1. Otherwise they are reported as skipped, and the fuzz tests draw fewer
+  examples per tool.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
@@ -38,8 +43,22 @@ both_eras = pytest.mark.eras(*ERAS)
 one_era = pytest.mark.eras(*ONE_ERA)
 
 
+SLOW_TOO = bool(os.environ.get("CI") or os.environ.get("GIGSTACK_SLOW_TESTS"))
+slow = pytest.mark.slow
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "eras(*modes): the protocol eras the `era`/`mcp` fixtures run in")
+    config.addinivalue_line("markers", "slow: runs in CI, or with GIGSTACK_SLOW_TESTS=1")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SLOW_TOO:
+        return
+    skip = pytest.mark.skip(reason="slow: runs in CI, or here with GIGSTACK_SLOW_TESTS=1")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
 
 
 def eras_of(node: pytest.Item | pytest.FunctionDefinition) -> tuple[str, ...]:
