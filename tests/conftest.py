@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import cache
 
 import anyio
 import pytest
@@ -158,10 +159,15 @@ def _record_tool_names(client: Client) -> set[str]:
     return called
 
 
-def _require_both_eras_for_destructive(node: pytest.Item, called: set[str]) -> None:
+@cache
+def _destructive_tools() -> frozenset[str]:
     from gigstack_mcp.registry import Kind, select
 
-    destructive = {s.name for s in select("all") if s.kind is Kind.DESTRUCTIVE}
+    return frozenset(s.name for s in select("all") if s.kind is Kind.DESTRUCTIVE)
+
+
+def _require_both_eras_for_destructive(node: pytest.Item, called: set[str]) -> None:
+    destructive = _destructive_tools()
     if len(eras_of(node)) < len(ERAS) and called & destructive:
         pytest.fail(
             f"{node.name} calls {sorted(called & destructive)}: confirmation differs between the protocol "
