@@ -54,14 +54,13 @@ class SandboxState:
                 for seed in seeds:
                     seed(self.store, team)
 
-    def reset(self, *, seed: bool = True) -> None:
-        """Back to a fresh in-memory sandbox (tests share one server): new store, no faults, empty log."""
+    def reset(self) -> None:
+        """Back to a fresh, seeded in-memory sandbox (tests share one server): no faults, an empty log."""
         old, self.store = self.store, Store()
         old.close()
         self.faults.reset()
         self.requests.clear()
-        if seed:
-            self.seed()
+        self.seed()
 
     def record(self, entry: dict[str, Any]) -> None:
         self.requests.append(entry)
