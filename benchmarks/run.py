@@ -1,6 +1,8 @@
 """Benchmarks: start-up (spawn to the first `tools/list` answer over stdio, ours vs a hello-world
-server on the same SDK) and per-call latency of a read tool over stdio vs the same request made
-directly with httpx to the same sandbox. Prints a table and writes docs/benchmarks.md.
+server on the same SDK) and per-call latency of read tools over stdio vs the same request made
+directly with httpx, and `list_clients` vs the SDK floor (the smallest stdio server on the same SDK
+making the same GET, benchmarks/hello_stdio_server.py), all interleaved against one sandbox. Prints a
+table and writes docs/benchmarks.md.
 
     python -m benchmarks.run            # full run (about a minute), updates docs/benchmarks.md
     python -m benchmarks.run --quick    # a few runs, for a smoke check
@@ -131,6 +133,8 @@ def spawn_to_tools_list(cmd: list[str], env: dict[str, str]) -> tuple[float, int
 
 OURS = [sys.executable, "-m", "gigstack_mcp"]
 HELLO = [sys.executable, str(ROOT / "benchmarks" / "hello_server.py")]
+FLOOR = [sys.executable, str(ROOT / "benchmarks" / "hello_stdio_server.py")]
+LIST_CALL = {"name": "list_clients", "arguments": {"limit": 10}}  # the same GET /clients?limit=10 for both
 
 
 def bench_startup(runs: int) -> Startup:
@@ -214,7 +218,14 @@ class Latency:
     mcp: list[float]
     direct: list[float]
     direct_async: list[float]
-    server_cpu: float | None  # seconds of CPU the MCP server process used per measured call
+    server_cpu: float | None  # seconds of CPU the MCP server process used per measured call (both tools)
+    mcp_list: list[float]  # list_clients over stdio MCP
+    floor: list[float]  # the same call to the SDK floor server
+    floor_cpu: float | None
+
+    @property
+    def floor_ratio(self) -> float:
+        return pct(self.mcp_list, 50) / pct(self.floor, 50)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -224,7 +235,9 @@ def pct(values: list[float], q: float) -> float:
 
 def bench_latency(calls: int, warmup: int) -> Latency:
     sandbox = SandboxProcess()
-    rpc = StdioRpc(OURS, clean_env(GIGSTACK_API_URL=sandbox.url, GIGSTACK_API_KEY=BENCH_KEY))
+    server_env = clean_env(GIGSTACK_API_URL=sandbox.url, GIGSTACK_API_KEY=BENCH_KEY)
+    rpc = StdioRpc(OURS, server_env)
+    floor = StdioRpc(FLOOR, server_env)
     headers = {"Authorization": f"Bearer {BENCH_KEY}"}
     http = httpx.Client(headers=headers, timeout=10)
     loop = asyncio.new_event_loop()
@@ -232,13 +245,23 @@ def bench_latency(calls: int, warmup: int) -> Latency:
     url = f"{sandbox.url}/clients/{CLIENT_ID}"
     call = {"name": "get_client", "arguments": {"id": CLIENT_ID}}
     try:
-        rpc.initialize()
-        rpc.request("tools/list")
-        mcp_times, direct_times, async_times = [], [], []
-        cpu0 = None
+        for server in (rpc, floor):
+            server.initialize()
+            server.request("tools/list")
+        mcp_times, direct_times, async_times, list_times, floor_times = [], [], [], [], []
+        cpu0 = floor_cpu0 = None
         for i in range(warmup + calls):
             if i == warmup:
-                cpu0 = cpu_seconds(rpc.proc.pid)
+                cpu0, floor_cpu0 = cpu_seconds(rpc.proc.pid), cpu_seconds(floor.proc.pid)
+            pair = [(rpc, list_times), (floor, floor_times)]  # which goes first alternates
+            for server, sink in pair if i % 2 else pair[::-1]:
+                t0 = time.perf_counter()
+                listed = server.request("tools/call", LIST_CALL)
+                elapsed = time.perf_counter() - t0
+                if listed.get("isError") or len(listed["structuredContent"]["data"]) != 3:
+                    raise RuntimeError(f"list_clients failed: {listed}")
+                if i >= warmup:
+                    sink.append(elapsed)
             t0 = time.perf_counter()
             result = rpc.request("tools/call", call)
             t1 = time.perf_counter()
@@ -252,15 +275,19 @@ def bench_latency(calls: int, warmup: int) -> Latency:
                 mcp_times.append(t1 - t0)
                 direct_times.append(t2 - t1)
                 async_times.append(t3 - t2)
-        cpu1 = cpu_seconds(rpc.proc.pid)
-        server_cpu = (cpu1 - cpu0) / calls if cpu0 is not None and cpu1 is not None else None
+        cpu1, floor_cpu1 = cpu_seconds(rpc.proc.pid), cpu_seconds(floor.proc.pid)
+        server_cpu = (cpu1 - cpu0) / (2 * calls) if cpu0 is not None and cpu1 is not None else None
+        floor_cpu = (
+            (floor_cpu1 - floor_cpu0) / calls if floor_cpu0 is not None and floor_cpu1 is not None else None
+        )
     finally:
         http.close()
         loop.run_until_complete(ahttp.aclose())
         loop.close()
         rpc.close()
+        floor.close()
         sandbox.close()
-    return Latency(mcp_times, direct_times, async_times, server_cpu)
+    return Latency(mcp_times, direct_times, async_times, server_cpu, list_times, floor_times, floor_cpu)
 
 
 # -- report -----------------------------------------------------------------------------------------------
@@ -322,23 +349,42 @@ def latency_rows(lat: Latency) -> list[tuple[str, ...]]:
     p50m, p95m = pct(lat.mcp, 50), pct(lat.mcp, 95)
     p50d, p95d = pct(lat.direct, 50), pct(lat.direct, 95)
     diff = (p50m - p50d) * 1000
-    return [
-        ("get_client over stdio MCP", ms(p50m), ms(p95m)),
-        ("same GET with httpx, direct", ms(p50d), ms(p95d)),
-        (
-            "same GET with httpx.AsyncClient (for reference)",
-            ms(pct(lat.direct_async, 50)),
-            ms(pct(lat.direct_async, 95)),
-        ),
-        (
-            "MCP overhead (goal p50 <= +2 ms)",
-            f"+{diff:.2f} ms {verdict(diff <= LATENCY_GOAL_MS)}",
-            f"+{(p95m - p95d) * 1000:.2f} ms",
-        ),
-    ] + (
-        [("MCP server CPU per call (user+sys, mean)", ms(lat.server_cpu), "")]
-        if lat.server_cpu is not None
-        else []
+    return (
+        [
+            ("get_client over stdio MCP", ms(p50m), ms(p95m)),
+            ("same GET with httpx, direct", ms(p50d), ms(p95d)),
+            (
+                "same GET with httpx.AsyncClient (for reference)",
+                ms(pct(lat.direct_async, 50)),
+                ms(pct(lat.direct_async, 95)),
+            ),
+            (
+                "MCP overhead (goal p50 <= +2 ms)",
+                f"+{diff:.2f} ms {verdict(diff <= LATENCY_GOAL_MS)}",
+                f"+{(p95m - p95d) * 1000:.2f} ms",
+            ),
+            ("list_clients over stdio MCP", ms(pct(lat.mcp_list, 50)), ms(pct(lat.mcp_list, 95))),
+            (
+                "SDK floor: smallest MCPServer doing the same GET, stdio",
+                ms(pct(lat.floor, 50)),
+                ms(pct(lat.floor, 95)),
+            ),
+            (
+                "list_clients / SDK floor",
+                f"{lat.floor_ratio:.2f}x",
+                f"{pct(lat.mcp_list, 95) / pct(lat.floor, 95):.2f}x",
+            ),
+        ]
+        + (
+            [("MCP server CPU per call (user+sys, mean)", ms(lat.server_cpu), "")]
+            if lat.server_cpu is not None
+            else []
+        )
+        + (
+            [("SDK floor CPU per call (user+sys, mean)", ms(lat.floor_cpu), "")]
+            if lat.floor_cpu is not None
+            else []
+        )
     )
 
 
@@ -407,7 +453,11 @@ def write_doc(args: argparse.Namespace, s: Startup, lat: Latency, phases: list[t
             f"{args.warmup} warm-up calls, against a standalone sandbox (`gigstack-mcp sandbox`, its own "
             "process), alternating with the same `GET /v2/clients/{id}` made directly with httpx (sync client; the "
             "AsyncClient row is the async stack the server itself uses, for reference). The MCP side is a "
-            "minimal JSON-RPC client over the pipes, so the overhead is the server's, not a client library's.",
+            "minimal JSON-RPC client over the pipes, so the overhead is the server's, not a client library's. "
+            "Interleaved in the same loop: `list_clients` (limit 10) over stdio against the SDK floor, "
+            "`benchmarks/hello_stdio_server.py`: the smallest stdio server on the same SDK making the same "
+            "`GET /v2/clients?limit=10` with httpx (no guards, models or retries); the two alternate which "
+            "goes first. Their ratio is what this server costs beyond any server on this SDK.",
             table(LATENCY_HEADER, latency_rows(lat)),
             "What changed these numbers (2026-11-25, same machine): the start-up tool cache (start-up "
             "1.83x -> 1.15x with 34 default tools; 1.34x with only the 8 clients tools before it); httpx "

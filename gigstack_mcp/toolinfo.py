@@ -8,7 +8,10 @@ tools from that file and build each one for real on its first call. The file rec
 were built from (every package module loaded then, the catalog data, their folders: size and mtime)
 and is per checkout and per Python/pydantic/mcp install, so a stale entry is never used.
 `GIGSTACK_TOOL_CACHE=off` disables it; `GIGSTACK_TOOL_CACHE=<dir>` moves it (default
-`$XDG_CACHE_HOME/gigstack-mcp`, i.e. `~/.cache/gigstack-mcp`)."""
+`$XDG_CACHE_HOME/gigstack-mcp`, i.e. `~/.cache/gigstack-mcp`).
+
+A process builds each tool once (`built`), whatever the number of servers it makes (the test suite
+makes hundreds): a built tool depends on its spec alone; settings and state reach it through the call."""
 
 from __future__ import annotations
 
@@ -235,14 +238,14 @@ def _lazy_tool_class() -> Any:
 
             def real(self) -> Tool:
                 if self._real is None:
-                    from .registry import all_toolsets, build_tool
+                    from .registry import all_toolsets
 
                     spec = next(
                         (s for t in all_toolsets().values() for s in t.specs if s.name == self.name), None
                     )
                     if spec is None:
                         raise ToolError(f"Unknown tool: {self.name}")
-                    self._real = build_tool(spec)
+                    self._real = built(spec)
                 return self._real
 
             async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
@@ -270,19 +273,32 @@ def load_tools(settings: Settings) -> list[Tool]:
         if data is not None:
             rows = [_Row(e) for e in data["tools"]]
             return [_cached_tool(r) for r in choose(rows, data["toolsets"], *how)]
-    from .registry import build_tool, build_tools, select
+    from .registry import select
 
     chosen = select(*how)  # raises ConfigError before anything is built
-    built = dict(zip([s.name for s in chosen], build_tools(chosen), strict=True))
+    tools = [built(s) for s in chosen]
     if folder is not None:
         try:
             specs = select("all")
-            tools = [built.get(s.name) or build_tool(s) for s in specs]
+            every = [built(s) for s in specs]
         except Exception:  # a tool outside this selection does not build: just skip the cache
             log.debug("tool cache not written", exc_info=True)
         else:
-            _write_cache(path, specs, tools)
-    return [built[s.name] for s in chosen]
+            _write_cache(path, specs, every)
+    return tools
+
+
+_BUILT: dict[str, tuple[ToolSpec, Tool]] = {}
+
+
+def built(spec: ToolSpec) -> Tool:
+    """`registry.build_tool(spec)`, once per process and spec."""
+    hit = _BUILT.get(spec.name)
+    if hit is None or hit[0] is not spec:  # `is`: a re-imported module makes new specs
+        from .registry import build_tool
+
+        hit = _BUILT[spec.name] = (spec, build_tool(spec))
+    return hit[1]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,20 @@
-"""Shared fixtures: a real sandbox on 127.0.0.1, the real gigstack client, and a real MCP client
-session (in memory, both protocol eras) against the real server."""
+"""Shared fixtures: a real sandbox on 127.0.0.1, the real gigstack client, a frozen clock, and a real MCP
+client session (in memory) against the real server.
+
+- One sandbox server serves the whole session; `sandbox` resets it to a fresh seeded state before each
+  test (same port, new store, no faults, empty request log). Starting and stopping uvicorn per test
+  cost ~0.2 s each; sockets still carry every request.
+- The clock (gigstack_mcp.clock) stands still at CLOCK_START in every test: dates never depend on when
+  the suite runs. Move it with the `clock` fixture (`clock.set(...)`, `clock.advance(days=1)`).
+- Protocol eras: `mcp` runs a test in both eras (2026-07-28 and the 2025-11-25 `initialize` handshake)
+  unless the test or its module is marked `one_era`: tool behaviour that does not depend on the era
+  runs once. `both_eras` on a test overrides a module's `one_era`. A `one_era` test that calls a
+  destructive tool (confirmation by elicitation differs between the eras) fails and says to mark it.
+- Slow tests (`@slow`: the soak, the deployment behind nginx, the conformance suite and Inspector) and
+  fuzzing at full size run in CI (which sets CI, as GitHub Actions does; so does .ci/run), or anywhere
+  with GIGSTACK_SLOW_TESTS=1. Otherwise they are reported as skipped, and the fuzz tests draw fewer
+  examples per tool.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +23,64 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 
+import anyio
 import pytest
 from mcp import Client
 
 from gigstack_mcp.client import GigstackClient
+from gigstack_mcp.clock import FrozenClock, frozen
+from gigstack_mcp.sandbox._core import DEFAULT_TEAM
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 from gigstack_mcp.settings import Settings
 
 API_KEY = "sk_test_fixture_key_4f1c9a"
+CLOCK_START = "2026-05-14T18:00:00+00:00"  # a Thursday, noon in Mexico City: no day, month or year edge near
+
+ERAS = ("auto", "legacy")
+# Where the era makes no difference, the handshake era: its in-memory transport serializes every
+# message as JSON-RPC (auto mode calls the server directly), so it checks a bit more.
+ONE_ERA = ("legacy",)
+both_eras = pytest.mark.eras(*ERAS)
+one_era = pytest.mark.eras(*ONE_ERA)
+
+
+SLOW_TOO = bool(os.environ.get("CI") or os.environ.get("GIGSTACK_SLOW_TESTS"))
+slow = pytest.mark.slow
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "eras(*modes): the protocol eras the `era`/`mcp` fixtures run in")
+    config.addinivalue_line("markers", "slow: runs in CI, or with GIGSTACK_SLOW_TESTS=1")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SLOW_TOO:
+        return
+    skip = pytest.mark.skip(reason="slow: runs in CI, or here with GIGSTACK_SLOW_TESTS=1")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
+
+def eras_of(node: pytest.Item | pytest.FunctionDefinition) -> tuple[str, ...]:
+    marker = node.get_closest_marker("eras")
+    return tuple(marker.args) if marker else ERAS
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "era" in metafunc.fixturenames:
+        metafunc.parametrize("era", eras_of(metafunc.definition), indirect=True)
+
+
+@pytest.fixture
+def era(request: pytest.FixtureRequest) -> str:
+    """The `Client` mode: "auto" (2026-07-28) or "legacy" (2025-11-25 handshake)."""
+    return request.param
 
 
 @pytest.fixture
@@ -27,10 +88,34 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[FrozenClock]:
+    with frozen(CLOCK_START) as stopped:
+        yield stopped
+
+
+@pytest.fixture(scope="session")
+def sandboxes() -> Iterator[Callable[[dict[str, str]], SandboxServer]]:
+    """`sandboxes({api_key: home_team, ...})`: the session's sandbox server for that key map (started
+    on first use), reset to a fresh seeded state."""
+    servers: dict[tuple[tuple[str, str], ...], SandboxServer] = {}
+
+    def fresh(keys: dict[str, str]) -> SandboxServer:
+        key = tuple(sorted(keys.items()))
+        if key not in servers:
+            servers[key] = SandboxServer(keys).start()
+        servers[key].reset()
+        return servers[key]
+
+    yield fresh
+    for server in servers.values():
+        server.stop()
+
+
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(API_KEY) as sb:
-        yield sb
+def sandbox(sandboxes: Callable[[dict[str, str]], SandboxServer], clock: FrozenClock) -> SandboxServer:
+    """The session's sandbox, fresh: seeded at the frozen clock's time, no faults, an empty log."""
+    return sandboxes({API_KEY: DEFAULT_TEAM})
 
 
 def make_settings(sandbox: SandboxServer, **overrides) -> Settings:
@@ -58,12 +143,49 @@ async def gigstack(sandbox: SandboxServer) -> AsyncIterator[GigstackClient]:
         yield client
 
 
-@pytest.fixture(params=["auto", "legacy"])
-async def mcp(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Client]:
-    """An MCP client session against the server, in both protocol eras (2026-07-28 and the
-    2025-11-25 `initialize` handshake)."""
-    async with Client(build_server(settings), mode=request.param) as client:
+@pytest.fixture
+async def mcp(request: pytest.FixtureRequest, era: str, settings: Settings) -> AsyncIterator[Client]:
+    """An MCP client session against the server, in the test's eras (see the module docstring)."""
+    async with Client(build_server(settings), mode=era) as client:
+        called = _record_tool_names(client)
         yield client
+    _require_both_eras_for_destructive(request.node, called)
+
+
+def _record_tool_names(client: Client) -> set[str]:
+    called: set[str] = set()
+    call_tool = client.call_tool
+
+    async def recording(name: str, *args, **kwargs):
+        called.add(name)
+        return await call_tool(name, *args, **kwargs)
+
+    client.call_tool = recording  # type: ignore[method-assign]
+    return called
+
+
+@cache
+def _destructive_tools() -> frozenset[str]:
+    from gigstack_mcp.registry import Kind, select
+
+    return frozenset(s.name for s in select("all") if s.kind is Kind.DESTRUCTIVE)
+
+
+def _require_both_eras_for_destructive(node: pytest.Item, called: set[str]) -> None:
+    destructive = _destructive_tools()
+    if len(eras_of(node)) < len(ERAS) and called & destructive:
+        pytest.fail(
+            f"{node.name} calls {sorted(called & destructive)}: confirmation differs between the protocol "
+            "eras, so mark the test @both_eras (from tests.conftest)"
+        )
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    """Wait for `condition` (polled every 5 ms, at most `timeout` seconds), not for a guessed time."""
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.005)
+    assert condition(), what
 
 
 async def call_ok(client: Client, name: str, args: dict | None = None) -> dict:

@@ -6,9 +6,9 @@ import pytest
 
 from gigstack_mcp.sandbox.examples import new_client
 
-from .conftest import call_err, call_ok
+from .conftest import both_eras, call_err, call_ok, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 
 NEW_CLIENT = new_client()
 
@@ -93,6 +93,7 @@ async def test_portal_token(mcp):
     assert "id or email" in await call_err(mcp, "create_client_portal_token", {})
 
 
+@both_eras
 async def test_delete_client_needs_confirmation(mcp, sandbox):
     first = await call_ok(mcp, "delete_client", {"id": "client_acme"})
     assert first["status"] == "confirmation_required" and "ACME" in first["preview"]
@@ -105,6 +106,7 @@ async def test_delete_client_needs_confirmation(mcp, sandbox):
     assert sandbox.state.store.get("team_sandbox", "clients", "client_acme") is None
 
 
+@both_eras
 async def test_confirmation_token_cannot_be_retargeted(mcp, sandbox):
     first = await call_ok(mcp, "delete_client", {"id": "client_acme"})
     text = await call_err(

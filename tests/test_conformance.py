@@ -29,7 +29,9 @@ from gigstack_mcp.http import BackgroundServer, TokenMap, build_http_app
 from gigstack_mcp.registry import select
 from gigstack_mcp.sandbox.server import SandboxServer
 
-from .conftest import API_KEY, make_settings
+from .conftest import API_KEY, make_settings, slow
+
+pytestmark = slow
 
 CONF = Path(__file__).parent / "conformance"
 MODULES = CONF / "node_modules"

@@ -13,12 +13,13 @@ import httpx
 import pytest
 from mcp import Client, types
 
+from gigstack_mcp import clock
 from gigstack_mcp.models.invoices import MEXICO
 from gigstack_mcp.server import build_server
 
-from .conftest import call_err, call_ok, make_settings
+from .conftest import both_eras, call_err, call_ok, make_settings, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 TEAM = "team_sandbox"
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -112,6 +113,7 @@ async def test_issue_invoice(mcp, sandbox):
 # -- cancel_invoice ---------------------------------------------------------------------------------
 
 
+@both_eras
 async def test_cancel_invoice_replaced_by_a_new_one(mcp, sandbox):
     old = seeded_invoice(sandbox, "PUE")
     folio = f"{old['series']}-{old['folio_number']}"
@@ -186,7 +188,7 @@ async def test_cancel_invoice_confirmed_by_elicitation(sandbox, mode):
 
 
 async def test_monthly_global_invoice(mcp, sandbox):
-    today = datetime.now(MEXICO)
+    today = clock.now().astimezone(MEXICO)
     # Before the conversation: this month's counter sales, as receipts nobody self-invoiced.
     for price, form in ((2000, "01"), (250, "04"), (50, "01")):
         sale = {"description": "Venta mostrador", "quantity": 1, "unit_price": price}

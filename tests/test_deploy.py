@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import slow
+
+pytestmark = slow
+
 SMOKE = Path(__file__).resolve().parent.parent / "deploy" / "smoke.py"
 
 

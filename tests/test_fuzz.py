@@ -16,8 +16,8 @@ query smuggling, SQL/template/shell/header injection). Whatever comes in, every 
   traversal or query smuggling through an id); destructive tools never act without confirmation;
 - the sandbox never crashes (no 5xx in its log: no faults are injected here).
 
-Examples per tool: GIGSTACK_FUZZ_EXAMPLES (default 25 of each kind; derandomized, so CI is
-reproducible). GIGSTACK_FUZZ_STATS=<file> writes the counts (docs/reliability.md quotes them)."""
+Examples per tool: GIGSTACK_FUZZ_EXAMPLES (default 25 of each kind in CI, 5 elsewhere: see
+tests/conftest.py; derandomized, so CI is reproducible). GIGSTACK_FUZZ_STATS=<file> writes the counts (docs/reliability.md quotes them)."""
 
 from __future__ import annotations
 
@@ -43,10 +43,10 @@ from gigstack_mcp.sandbox.examples import income_invoice, item
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 
-from .conftest import API_KEY, make_settings
+from .conftest import API_KEY, SLOW_TOO, make_settings
 
 TEAM = "team_sandbox"
-EXAMPLES = int(os.environ.get("GIGSTACK_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("GIGSTACK_FUZZ_EXAMPLES", "25" if SLOW_TOO else "5"))
 SPECS: dict[str, ToolSpec] = {s.name: s for s in select("all")}
 WRITES = {"POST", "PUT", "DELETE", "PATCH"}
 

@@ -37,7 +37,7 @@ from gigstack_mcp.http import (
 )
 from gigstack_mcp.sandbox.server import SandboxServer
 
-from .conftest import API_KEY, call_err, call_ok, make_settings
+from .conftest import API_KEY, call_err, call_ok, make_settings, until
 
 pytestmark = pytest.mark.anyio
 
@@ -59,10 +59,9 @@ MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": 
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
+def sandbox(sandboxes, clock) -> SandboxServer:
     """Three API keys, each with its own home team (one deployment, several tenants)."""
-    with SandboxServer({API_KEY: "team_sandbox", KEY_A: "team_a", KEY_B: "team_b"}) as sb:
-        yield sb
+    return sandboxes({API_KEY: "team_sandbox", KEY_A: "team_a", KEY_B: "team_b"})
 
 
 def tokens() -> TokenMap:
@@ -287,7 +286,7 @@ async def test_graceful_shutdown_finishes_the_call_in_flight(sandbox, mode):
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(call)
-                await anyio.sleep(0.4)  # the call is now waiting on the slow sandbox
+                await until(lambda: sandbox.state.in_flight > 0, "the call waits on the slow sandbox")
                 srv.shutdown()  # what SIGTERM does
             assert len(result["data"]) == 1
         assert await anyio.to_thread.run_sync(srv.join, 12)  # and the server then exits
@@ -542,7 +541,7 @@ async def test_sigterm_lets_the_call_in_flight_finish(sandbox):
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(post)
-            await anyio.sleep(0.4)  # the call is waiting on the slow sandbox
+            await until(lambda: sandbox.state.in_flight > 0, "the call waits on the slow sandbox")
             proc.send_signal(signal.SIGTERM)
         assert answer[0].status_code == 200
         result = answer[0].json()["result"]

@@ -5,19 +5,19 @@ from __future__ import annotations
 import base64
 import importlib
 import xml.etree.ElementTree as ET
-from datetime import date
 
 import pytest
 from mcp import Client
 
+from gigstack_mcp import clock
 from gigstack_mcp.client import BadRequestError
 from gigstack_mcp.sandbox._invoicing import add_payment_complement, build_invoice, local_ctx
 from gigstack_mcp.sandbox.examples import income_invoice, item
 from gigstack_mcp.server import build_server
 
-from .conftest import call_err, call_ok, make_settings
+from .conftest import both_eras, call_err, call_ok, make_settings, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 invoices_tools = importlib.import_module("gigstack_mcp.tools.invoices")  # the module, not the Toolset
 TEAM = "team_sandbox"
 MISSING = "00000000-0000-4000-8000-000000000000"
@@ -136,6 +136,7 @@ async def test_guard_rails_refuse_before_any_request(mcp, sandbox):
     assert len(sandbox.state.api_requests("POST")) == before
 
 
+@both_eras
 async def test_cancel_guard_motive_01_needs_substitution(mcp, sandbox):
     uuid = (await call_ok(mcp, "create_income_invoice", INVOICE))["uuid"]
     text = await call_err(mcp, "cancel_invoice", {"uuid": uuid, "motive": "01"})
@@ -226,7 +227,7 @@ async def test_list_income_invoices_and_filters(mcp, sandbox):
 
 async def test_list_by_dates(mcp, sandbox):
     fresh = await call_ok(mcp, "create_income_invoice", INVOICE)
-    today = date.today().isoformat()
+    today = clock.today_mx().isoformat()
     page = await call_ok(mcp, "list_income_invoices", {"date_from": today})
     assert [d["uuid"] for d in page["data"]] == [fresh["uuid"]]  # the seeded ones are days old
     query = sandbox.state.api_requests("GET", "^/invoices/income$")[-1]["query"]
@@ -371,6 +372,7 @@ async def test_get_invoice_files_errors(mcp, sandbox):
 # -- cancel -----------------------------------------------------------------------------------------
 
 
+@both_eras
 async def test_cancel_invoice_two_steps(mcp, sandbox):
     inv = seeded(sandbox, "PUE")
     first = await call_ok(mcp, "cancel_invoice", {"uuid": inv["uuid"], "motive": "02"})
@@ -392,6 +394,7 @@ async def test_cancel_invoice_two_steps(mcp, sandbox):
     assert sandbox.state.api_requests("DELETE")[-1]["body"] == {"motive": "02"}
 
 
+@both_eras
 async def test_cancel_with_substitution(mcp, sandbox):
     old = seeded(sandbox, "PUE")
     new = await call_ok(
@@ -417,6 +420,7 @@ async def test_cancel_motive_01_needs_substitution_uuid(mcp, sandbox, gigstack):
     assert sandbox.state.store.get(TEAM, "invoices", inv["uuid"])["status"] == "valid"
 
 
+@both_eras
 async def test_cancel_refused_with_payment_complements(mcp, sandbox):
     inv = seeded(sandbox, "PPD")
     ctx = local_ctx(sandbox.state.store, TEAM, sandbox.state)
@@ -429,6 +433,7 @@ async def test_cancel_refused_with_payment_complements(mcp, sandbox):
     assert sandbox.state.store.get(TEAM, "invoices", inv["uuid"])["status"] == "valid"
 
 
+@both_eras
 async def test_cancel_errors(mcp, sandbox):
     text = await call_err(mcp, "cancel_invoice", {"uuid": MISSING, "motive": "02"})
     assert "404" in text

@@ -92,9 +92,9 @@ class AuthorizationServer:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer({API_KEY: "team_sandbox", KEY_A: "team_a", KEY_B: "team_b"}) as sb:
-        yield sb
+def sandbox(sandboxes, clock) -> SandboxServer:
+    """Three API keys, each with its own home team (one deployment, several tenants)."""
+    return sandboxes({API_KEY: "team_sandbox", KEY_A: "team_a", KEY_B: "team_b"})
 
 
 @pytest.fixture

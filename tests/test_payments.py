@@ -11,9 +11,9 @@ from gigstack_mcp.client import BadRequestError, ConflictError
 from gigstack_mcp.sandbox import _invoicing
 from gigstack_mcp.server import build_server
 
-from .conftest import call_err, call_ok, make_settings
+from .conftest import both_eras, call_err, call_ok, make_settings, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 TEAM = "team_sandbox"
 CONSULTORIA = {
     "description": "Consultoría marzo",
@@ -251,6 +251,7 @@ async def test_mark_payment_paid_errors(mcp, sandbox):
 # -- refund ----------------------------------------------------------------------------------------
 
 
+@both_eras
 async def test_refund_needs_confirmation_then_refunds(mcp, sandbox):
     first = await call_ok(
         mcp, "refund_payment", {"id": "payment_demo_transfer", "amount": 1000, "reason": "descuento"}
@@ -275,6 +276,7 @@ async def test_refund_needs_confirmation_then_refunds(mcp, sandbox):
     )
 
 
+@both_eras
 async def test_refund_through_the_processor(mcp, sandbox):
     args = {"id": "payment_demo_card", "amount": 580, "external_processor_refund": True}
     first = await call_ok(mcp, "refund_payment", args)
@@ -284,6 +286,7 @@ async def test_refund_through_the_processor(mcp, sandbox):
     assert payment(sandbox, "payment_demo_card")["refunds"][0]["external_processor_refund"] is True
 
 
+@both_eras
 async def test_refund_errors(mcp, sandbox, gigstack):
     text = await call_err(mcp, "refund_payment", {"id": "payment_missing", "amount": 10})
     assert "404" in text
@@ -315,6 +318,7 @@ async def test_refund_errors(mcp, sandbox, gigstack):
 # -- cancel ----------------------------------------------------------------------------------------
 
 
+@both_eras
 async def test_cancel_payment_needs_confirmation(mcp, sandbox):
     first = await call_ok(mcp, "cancel_payment", {"id": "payment_demo_link"})
     assert first["status"] == "confirmation_required" and "ACME INDUSTRIAL" in first["preview"]
@@ -327,6 +331,7 @@ async def test_cancel_payment_needs_confirmation(mcp, sandbox):
     assert payment(sandbox, "payment_demo_link")["status"] == "cancelled"
 
 
+@both_eras
 async def test_cancel_payment_errors(mcp, sandbox, gigstack):
     assert "404" in await call_err(mcp, "cancel_payment", {"id": "payment_missing"})
     text = await call_err(mcp, "cancel_payment", {"id": "payment_demo_transfer"})
@@ -343,6 +348,7 @@ async def test_cancel_payment_errors(mcp, sandbox, gigstack):
 # -- the payment link page -------------------------------------------------------------------------
 
 
+@both_eras
 async def test_payment_link_page_pays_by_card(mcp, sandbox):
     link = await call_ok(
         mcp,

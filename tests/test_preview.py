@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-import anyio
 import pytest
 from mcp import Client
 
+from gigstack_mcp.guards import confirm
 from gigstack_mcp.sandbox.examples import item
 from gigstack_mcp.server import build_server
 
@@ -187,12 +187,23 @@ async def test_require_preview_stamps_once_even_when_retried(strict, sandbox):
     assert sandbox.state.api_requests("POST", "^/invoices/income$")[-1]["idempotency_key"].startswith("pv-")
 
 
-async def test_require_preview_refuses_an_expired_token(sandbox):
-    server = build_server(make_settings(sandbox, require_preview=True, confirm_ttl=1))
+class _Later:
+    """Stands in for the `time` module in guards/confirm.py, which reads time.time() itself (not
+    gigstack_mcp.clock): `seconds` later than now, so a token expires without the test sleeping."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def time(self) -> float:
+        return time.time() + self.seconds
+
+
+async def test_require_preview_refuses_an_expired_token(sandbox, monkeypatch):
+    server = build_server(make_settings(sandbox, require_preview=True, confirm_ttl=60))
     async with Client(server) as client:
         args = invoice(item(1000))
         preview = await call_ok(client, "preview_invoice", args)
-        await anyio.sleep(max(0.0, preview["expires_at"] - time.time()) + 1.1)
+        monkeypatch.setattr(confirm, "time", _Later(61))
         text = await call_err(
             client, "create_income_invoice", {**args, "preview_token": preview["preview_token"]}
         )

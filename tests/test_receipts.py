@@ -5,17 +5,17 @@ cancellation."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import httpx
 import pytest
 
+from gigstack_mcp import clock
 from gigstack_mcp.client import ConflictError
 from gigstack_mcp.sandbox.receipts import MX, valid_until
 
-from .conftest import call_err, call_ok
+from .conftest import both_eras, call_err, call_ok, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 TEAM = "team_sandbox"
 VENTA = {
     "description": "Venta mostrador",
@@ -74,7 +74,7 @@ async def test_list_receipts(mcp, sandbox):
 async def test_get_receipt(mcp, sandbox):
     got = await call_ok(mcp, "get_receipt", {"id": "receipt_demo_mostrador"})
     assert got["status"] == "pending" and got["total"] == 1160.0 and got.get("client") is None
-    assert got["validUntil"] > time.time()
+    assert got["validUntil"] > clock.unix()
     assert "404" in await call_err(mcp, "get_receipt", {"id": "receipt_missing"})
     before = len(sandbox.state.api_requests())
     assert "id" in await call_err(mcp, "get_receipt", {"id": ""})
@@ -82,7 +82,7 @@ async def test_get_receipt(mcp, sandbox):
 
 
 async def test_expired_receipt_shows_expired(mcp, sandbox):
-    doc = receipt(sandbox, "receipt_demo_mostrador") | {"validUntil": int(time.time()) - 10}
+    doc = receipt(sandbox, "receipt_demo_mostrador") | {"validUntil": clock.unix() - 10}
     sandbox.state.store.put(TEAM, "receipts", doc)
     assert (await call_ok(mcp, "get_receipt", {"id": doc["id"]}))["status"] == "expired"
     text = await call_err(
@@ -251,6 +251,7 @@ async def test_stamp_pending_receipts_reports_failures(mcp, sandbox):
 # -- cancel ----------------------------------------------------------------------------------------
 
 
+@both_eras
 async def test_cancel_receipt_needs_confirmation(mcp, sandbox):
     first = await call_ok(mcp, "cancel_receipt", {"id": "receipt_demo_juan"})
     assert first["status"] == "confirmation_required" and "JUAN PEREZ GARCIA" in first["preview"]
@@ -267,6 +268,7 @@ async def test_cancel_receipt_needs_confirmation(mcp, sandbox):
     assert "409" in text and "cancelled" in text
 
 
+@both_eras
 async def test_cancel_receipt_errors(mcp, sandbox, gigstack):
     assert "404" in await call_err(mcp, "cancel_receipt", {"id": "receipt_missing"})
     before = len(sandbox.state.api_requests())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import call_err, call_ok
+from .conftest import both_eras, call_err, call_ok, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 TEAM = "team_sandbox"
 NEW = {
     "description": "Soporte técnico",
@@ -62,6 +62,7 @@ async def test_create_and_update_errors(mcp, sandbox):
     assert sandbox.state.store.count(TEAM, "services") == 2
 
 
+@both_eras
 async def test_delete_service_needs_confirmation(mcp, sandbox):
     first = await call_ok(mcp, "delete_service", {"id": "service_hosting"})
     assert first["status"] == "confirmation_required"
@@ -75,6 +76,7 @@ async def test_delete_service_needs_confirmation(mcp, sandbox):
     assert sandbox.state.store.get(TEAM, "services", "service_hosting") is None
 
 
+@both_eras
 async def test_delete_service_errors(mcp, sandbox):
     text = await call_err(mcp, "delete_service", {"id": "service_missing"})
     assert "404" in text

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from benchmarks import soak
 
+from .conftest import slow
+
+pytestmark = slow
+
 
 def test_quick_soak_reconciles() -> None:
     report = soak.run(sessions=5, calls=20, fault_rate=0.05, seed=3, quick=True)

@@ -8,9 +8,9 @@ from mcp import Client, types
 
 from gigstack_mcp.server import build_server
 
-from .conftest import call_err, call_ok, call_refused, make_settings
+from .conftest import both_eras, call_err, call_ok, call_refused, make_settings, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 
 HOME = "team_sandbox"
 
@@ -243,6 +243,7 @@ async def test_add_team_member(mcp, sandbox):
     await call_refused(mcp, sandbox, "add_team_member", {"id": HOME, "user_id": uid, "role": "owner"}, "role")
 
 
+@both_eras
 async def test_remove_team_member_needs_confirmation(mcp, sandbox):
     first = await call_ok(mcp, "remove_team_member", {"id": HOME, "user_id": "user_accountant"})
     assert first["status"] == "confirmation_required"
@@ -263,6 +264,7 @@ async def test_remove_team_member_needs_confirmation(mcp, sandbox):
     assert user["teams"] == []
 
 
+@both_eras
 async def test_remove_team_member_errors(mcp, sandbox):
     first = await call_ok(mcp, "remove_team_member", {"id": HOME, "user_id": "user_owner"})
     assert "admin" in first["preview"]
@@ -280,6 +282,7 @@ async def test_remove_team_member_errors(mcp, sandbox):
     await call_refused(mcp, sandbox, "remove_team_member", {"id": HOME}, "user_id")
 
 
+@both_eras
 async def test_remove_token_cannot_be_retargeted(mcp, sandbox):
     first = await call_ok(mcp, "remove_team_member", {"id": HOME, "user_id": "user_accountant"})
     text = await call_err(

@@ -1,6 +1,7 @@
 """Faults through the MCP tools (tests/test_client.py covers the client layer alone): the sandbox's fault
 injection makes gigstack rate-limit, fail, time out, drop connections, commit a write and then fail,
-send broken JSON or answer slowly, and an MCP client session (both protocol eras) calls the tools.
+send broken JSON or answer slowly, and an MCP client session calls the tools (in one protocol era: retries
+live in the gigstack client, below the protocol).
 
 Reads are retried and succeed; creates are never duplicated (every attempt of one call carries the same
 idempotency key, and the sandbox replays a key it has seen); when retries run out the tool error says
@@ -17,9 +18,9 @@ from mcp import Client
 from gigstack_mcp.sandbox.examples import income_invoice, item, new_client
 from gigstack_mcp.server import build_server
 
-from .conftest import call_err, call_ok, make_settings
+from .conftest import call_err, call_ok, make_settings, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 
 TEAM = "team_sandbox"
 TIMEOUT = 1.0  # the server's per-request timeout in this module (seconds)
@@ -49,10 +50,10 @@ TRANSIENT = {
 }
 
 
-@pytest.fixture(params=["auto", "legacy"])
-async def mcp(request: pytest.FixtureRequest, sandbox) -> AsyncIterator[Client]:
+@pytest.fixture
+async def mcp(era: str, sandbox) -> AsyncIterator[Client]:
     settings = make_settings(sandbox, timeout=TIMEOUT, connect_timeout=TIMEOUT)
-    async with Client(build_server(settings), mode=request.param) as client:
+    async with Client(build_server(settings), mode=era) as client:
         yield client
 
 
@@ -148,7 +149,7 @@ async def test_create_that_timed_out_after_committing_is_not_duplicated(mcp, san
         {"kind": "latency", "delay": TIMEOUT * 1.5, "method": "POST", "path": "^/invoices/income$"}
     )
     created = await call_ok(mcp, "create_income_invoice", {**INVOICE, "idempotency_key": "timeout-once-1"})
-    time.sleep(TIMEOUT)  # let the slow first attempt finish on the sandbox
+    sandbox.wait_idle()  # the slow first attempt finishes on the sandbox
     assert count(sandbox, "invoices") == before + 1
     assert sandbox.state.store.get(TEAM, "invoices", created["uuid"]) is not None
 
@@ -178,8 +179,7 @@ async def test_create_whose_faults_outlast_the_retries(mcp, sandbox, fault, said
     assert "check with the matching list/get tool" in text and "same idempotency_key" in text
 
     sandbox.state.faults.clear()
-    if fault["kind"] == "latency":
-        time.sleep(TIMEOUT)  # the slow attempts finish on the sandbox
+    sandbox.wait_idle()  # slow attempts finish on the sandbox
     assert count(sandbox, "invoices") == before + 1
     # What the error tells the assistant to do: look, then retry with the same key.
     newest = await call_ok(mcp, "list_income_invoices", {"limit": 1})

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import call_err, call_ok, call_refused
+from .conftest import both_eras, call_err, call_ok, call_refused, one_era
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, one_era]
 
 HOME = "team_sandbox"
 OWNER_EMAIL = "ana.torres@demo-sandbox.example"
@@ -87,6 +87,7 @@ async def test_sandbox_accepts_camel_case_names(gigstack, sandbox):
     assert env["data"]["name"] == "Ana María Torres Gil"
 
 
+@both_eras
 async def test_reset_user_password_needs_confirmation(mcp, sandbox):
     first = await call_ok(mcp, "reset_user_password", {"email": OWNER_EMAIL})
     assert first["status"] == "confirmation_required" and OWNER_EMAIL in first["preview"]
@@ -99,6 +100,7 @@ async def test_reset_user_password_needs_confirmation(mcp, sandbox):
     assert len(sent) == 1 and sent[0]["body"] == {"email": OWNER_EMAIL} and sent[0]["status"] == 200
 
 
+@both_eras
 async def test_reset_user_password_errors(mcp, sandbox):
     first = await call_ok(mcp, "reset_user_password", {"email": "nobody@example.com"})
     text = await call_err(

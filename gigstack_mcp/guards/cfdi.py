@@ -28,11 +28,12 @@ import unicodedata
 from calendar import monthrange
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from typing import Any, NamedTuple
 
+from .. import clock
 from ..catalogs import load
 
 __all__ = [
@@ -70,7 +71,7 @@ COMMON_WITHHOLDING = {
 }
 ACCEPTANCE_THRESHOLD = 1000.0  # RMF 2.7.1.35: no receiver acceptance needed up to $1,000.00 MXN
 _PERSONA = {"fisica": "física", "moral": "moral"}
-MEXICO_TZ = timezone(timedelta(hours=-6))  # no DST since 2022 in most of the country
+MEXICO_TZ = clock.MEXICO
 INVOICING_AUTOMATIONS = {"pue_invoice", "stamp_invoice", "ppd_invoice_and_complement"}
 _CORPORATE = re.compile(r"\b(SA|SAB|SAPI|SC|AC|SPR|S DE RL|S EN C|SPR DE RL|SAS)( DE (CV|RL|RI|RL DE CV))?$")
 
@@ -1817,7 +1818,7 @@ def check_invoice(
         body=body,
         receiver=_merge(body.get("client"), receiver),
         issuer=_merge(issuer),
-        today=today or date.today(),
+        today=today or clock.today_mx(),
     )
     return _run(doc, allow_policy)
 
@@ -1833,7 +1834,7 @@ def check_client(
         body=_map(body),
         receiver=_merge(current, body),
         issuer=_merge(issuer),
-        today=date.today(),
+        today=clock.today_mx(),
         prefix="",
     )
     return _run(doc, allow_policy=False)
@@ -1862,7 +1863,7 @@ def check_payment(
         body=body,
         receiver=_merge(body.get("client"), receiver) if invoicing else _merge(None),
         issuer=_merge(issuer),
-        today=today or date.today(),
+        today=today or clock.today_mx(),
         register=register,
         automation=automation,
     )
@@ -1883,7 +1884,7 @@ def check_receipt(
         body=body,
         receiver=_merge(body.get("client")),
         issuer=_merge(issuer),
-        today=today or date.today(),
+        today=today or clock.today_mx(),
     )
     return _run(doc, allow_policy)
 
@@ -1904,7 +1905,7 @@ def check_receipt_stamp(
         body=body,
         receiver=_merge(receiver, override),
         issuer=_merge(issuer),
-        today=date.today(),
+        today=clock.today_mx(),
         prefix="fiscal_information." if override else "client.",
     )
     return _run(doc, allow_policy=False)
@@ -1922,7 +1923,7 @@ def check_cancel(
         body={"motive": motive, "substitution_uuid": substitution_uuid},
         receiver=_merge(_map(invoice).get("client")),
         issuer=_merge(None),
-        today=today or date.today(),
+        today=today or clock.today_mx(),
         invoice=_map(invoice) if invoice is not None else None,
     )
     return _run(doc, allow_policy=False)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
 from pydantic import EmailStr, Field, PrivateAttr
 
+from ..clock import MEXICO
 from ._base import ListParams, Out, Page, ToolParams, shape, text
 from ._text import one_line, quoted, shown
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
@@ -28,7 +29,6 @@ MOTIVES = {
     "03": "the operation did not take place",
     "04": "nominative operation included in a global invoice",
 }
-MEXICO = timezone(timedelta(hours=-6))  # America/Mexico_City, no DST since 2022
 
 
 # -- inputs ---------------------------------------------------------------------------------------

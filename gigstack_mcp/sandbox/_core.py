@@ -5,7 +5,6 @@ idempotent creates. Resource modules (`clients.py`, `invoices.py`, ...) only hol
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .. import clock
 from ._store import Doc, Store
 
 DEFAULT_TEAM = "team_sandbox"
@@ -42,7 +42,7 @@ def conflict(message: str, error: str, code: str = "business_rule_violation") ->
 
 
 def now() -> int:
-    return int(time.time())
+    return clock.unix()
 
 
 def ok(data: Any, message: str, status: int = 200) -> JSONResponse:
@@ -82,6 +82,7 @@ class Ctx:
     team: str
     body: Any
     sandbox: Any  # the SandboxState, for base_url and helpers shared across resources
+    account: str  # the API key's home team: whose teams and users this request sees
 
     @property
     def params(self) -> dict[str, str]:
@@ -165,6 +166,12 @@ class Resource:
 
     name: str
     operations: list[Operation] = field(default_factory=list)
+    seed: Callable[[Store, str], None] | None = None  # demo data for a fresh team, run by the app
+
+    def seeds(self, fn: Callable[[Store, str], None]) -> Callable[[Store, str], None]:
+        """Decorator: `fn(store, team)` adds this resource's demo data to a freshly seeded team."""
+        self.seed = fn
+        return fn
 
     def op(self, method: str, path: str, operation_id: str, *, idempotent_create: bool = False):
         def deco(fn: Handler) -> Handler:

@@ -54,6 +54,13 @@ class FaultInjector:
         with self._lock:
             self.rules.clear()
 
+    def reset(self) -> None:
+        """No rules, nothing counted, the random draws from the start of the seed again."""
+        with self._lock:
+            self.rules.clear()
+            self.injected.clear()
+            self._rng = random.Random(self.seed)
+
     def take(self, method: str, path: str) -> FaultRule | None:
         with self._lock:
             for rule in self.rules:

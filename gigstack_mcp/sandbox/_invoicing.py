@@ -26,7 +26,7 @@ _SETTINGS_SERIES = {"I": "income", "E": "credit_note", "P": "complements"}  # te
 
 def local_ctx(store: Store, team: str, sandbox: Any = None) -> Ctx:
     """A Ctx with no HTTP request, for seeding and for helpers that run outside a handler."""
-    return Ctx(request=None, store=store, team=team, body=None, sandbox=sandbox)  # type: ignore[arg-type]
+    return Ctx(request=None, store=store, team=team, body=None, sandbox=sandbox, account=team)  # type: ignore[arg-type]
 
 
 # -- series and folios -------------------------------------------------------------------------------

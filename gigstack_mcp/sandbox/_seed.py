@@ -1,5 +1,6 @@
 """Demo data every fresh sandbox team starts with: the account's teams, a few clients (one of them
-público en general) and services. Resource helpers add invoices, payments and receipts."""
+público en general) and services. The resources' own seeds (`Resource.seeds`: invoices, payments,
+receipts, teams, users) then add theirs; the app runs them in its resource order."""
 
 from __future__ import annotations
 
@@ -66,9 +67,10 @@ SERVICES = [
 ]
 
 
-def seed_store(store: Store, team: str) -> None:
+def seed_store(store: Store, team: str) -> bool:
+    """The team, its clients and services; False (nothing done) when the team is already there."""
     if store.get(team, "teams", team) is not None:
-        return  # a --db file keeps its state across restarts
+        return False  # a --db file keeps its state across restarts
     t = now()
     store.put(
         team,
@@ -89,11 +91,4 @@ def seed_store(store: Store, team: str) -> None:
         store.put(team, "clients", doc)
     for s in SERVICES:
         store.put(team, "services", {**s, "created_at": t, "livemode": False, "team": team, "metadata": {}})
-    # Resource modules with demo data of their own (invoices, payments, receipts, teams, users) add it
-    # through a module-level `seed(store, team)`, in this order so invoices exist before payments.
-    from . import invoices, payments, receipts, teams, users
-
-    for module in (invoices, payments, receipts, teams, users):
-        seed = getattr(module, "seed", None)
-        if seed is not None:
-            seed(store, team)
+    return True

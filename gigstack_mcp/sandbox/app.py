@@ -19,6 +19,7 @@ from starlette.routing import Route
 from . import _contract
 from ._core import DEFAULT_TEAM, ApiError, Ctx, Operation, Resource, invalid
 from ._faults import FaultInjector, FaultMiddleware, FaultRule
+from ._seed import seed_store
 from ._store import Store
 
 log = logging.getLogger("gigstack_mcp.sandbox")
@@ -42,6 +43,24 @@ class SandboxState:
     faults: FaultInjector = field(default_factory=FaultInjector)
     requests: list[dict[str, Any]] = field(default_factory=list)
     files_secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    in_flight: int = 0  # requests being served (a slow, faulted one outlives its client's timeout)
+
+    def seed(self) -> None:
+        """Demo data for every key's team not in the store yet: the team, clients and services, then
+        each resource's own (in resource order, so invoices exist before payments)."""
+        seeds = [r.seed for r in resources() if r.seed is not None]
+        for team in sorted(set(self.api_keys.values())):
+            if seed_store(self.store, team):
+                for seed in seeds:
+                    seed(self.store, team)
+
+    def reset(self) -> None:
+        """Back to a fresh, seeded in-memory sandbox (tests share one server): no faults, an empty log."""
+        old, self.store = self.store, Store()
+        old.close()
+        self.faults.reset()
+        self.requests.clear()
+        self.seed()
 
     def record(self, entry: dict[str, Any]) -> None:
         self.requests.append(entry)
@@ -111,7 +130,7 @@ def _endpoint(state: SandboxState, op: Operation):
                 if replay is not None:
                     entry["replayed"], entry["status"] = True, replay[0]
                     return JSONResponse(replay[1], replay[0])
-            ctx = Ctx(request=request, store=state.store, team=team, body=body, sandbox=state)
+            ctx = Ctx(request=request, store=state.store, team=team, body=body, sandbox=state, account=home)
             response = op.handler(ctx)
             if not isinstance(response, Response):
                 response = await response
@@ -188,10 +207,7 @@ def create_app(
         store=Store(db), api_keys=keys, base_url=base_url, faults=FaultInjector(seed=fault_seed)
     )
     if seed:
-        from ._seed import seed_store
-
-        for team in sorted(set(keys.values())):
-            seed_store(state.store, team)
+        state.seed()
     routes: list[Route] = []
     for resource in resources():
         for op in resource.operations:
@@ -206,9 +222,25 @@ def create_app(
         routes=_ordered(routes), exception_handlers={404: _route_not_found, 405: _method_not_allowed}
     )
     app.state.sandbox = state
-    wrapped = FaultMiddleware(app, state.faults)
+    wrapped = _Counted(FaultMiddleware(app, state.faults), state)
     wrapped.state = app.state  # type: ignore[attr-defined]
     return wrapped  # type: ignore[return-value]
+
+
+class _Counted:
+    """Keeps `state.in_flight`, so a caller can wait until the sandbox is idle."""
+
+    def __init__(self, app: Any, state: SandboxState) -> None:
+        self.app, self.sandbox = app, state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        self.sandbox.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.sandbox.in_flight -= 1
 
 
 async def _route_not_found(request: Request, exc: Exception) -> Response:

@@ -175,11 +175,3 @@ def customer_portal(ctx: Ctx):
         },
         "Customer portal access token created",
     )
-
-
-@resource.op("POST", "/clients/{id}/stamp-pending-receipts", "stampClientPendingReceipts")
-def stamp_pending_receipts(ctx: Ctx):
-    from .receipts import stamp_pending_for_client
-
-    doc = ctx.get_or_404(COLL, ctx.params["id"], "Client")
-    return ok(stamp_pending_for_client(ctx, doc), "Pending receipts processed")

@@ -197,6 +197,7 @@ def cancel_invoice(ctx: Ctx):
 # -- demo data ----------------------------------------------------------------------------------------------
 
 
+@resource.seeds
 def seed(store: Store, team: str) -> None:
     """A paid (PUE) invoice for Juan Pérez and an unpaid PPD one for Acme (no complements yet)."""
     ctx = local_ctx(store, team)

@@ -332,6 +332,7 @@ _SEED = [
 ]
 
 
+@resource.seeds
 def seed(store: Store, team: str) -> None:
     """Two collected payments (one by transfer, one by card through Stripe) and an open payment link.
     No automation ran on them, so they hold no invoices."""

@@ -9,13 +9,13 @@ import json
 from html import escape
 from typing import Any
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from .. import cfdi_math
+from ..clock import MEXICO
 from . import _invoicing, clients
 from ._core import ApiError, Ctx, Resource, conflict, invalid, now, ok
 from ._fiscal import EXTRANJERO, PUBLICO_GENERAL, fiscal_issues
@@ -23,7 +23,7 @@ from ._store import Doc, Store, new_id
 
 resource = Resource("receipts")
 COLL = "receipts"
-MX = ZoneInfo("America/Mexico_City")
+MX = MEXICO
 PERIODICITIES = ("day", "week", "two_weeks", "month", "two_months")
 # receipt periodicity -> SAT c_Periodicidad of the global invoice
 GLOBAL_PERIODICITY = {"day": "01", "week": "02", "two_weeks": "03", "month": "04", "two_months": "05"}
@@ -237,6 +237,12 @@ def stamp_pending_for_client(ctx: Ctx, client: dict[str, Any]) -> dict[str, Any]
     return {"stamped": len(results) - failed, "failed": failed, "remaining": failed, "results": results}
 
 
+@resource.op("POST", "/clients/{id}/stamp-pending-receipts", "stampClientPendingReceipts")
+def stamp_pending_receipts(ctx: Ctx):
+    doc = ctx.get_or_404(clients.COLL, ctx.params["id"], "Client")
+    return ok(stamp_pending_for_client(ctx, doc), "Pending receipts processed")
+
+
 @resource.op("GET", "/receipts", "listReceipts")
 def list_receipts(ctx: Ctx):
     for _, doc in ctx.store.all(ctx.team, COLL):
@@ -302,6 +308,7 @@ _SEED = [
 ]
 
 
+@resource.seeds
 def seed(store: Store, team: str) -> None:
     """Two pending receipts of the current month: one of a known client, one of an anonymous sale."""
     ctx = _invoicing.local_ctx(store, team)

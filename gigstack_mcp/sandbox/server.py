@@ -59,6 +59,20 @@ class SandboxServer:
             time.sleep(0.005)
         return self
 
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Return once no request is being served: a request slowed by a latency fault runs on after
+        its client gave up, and may still write."""
+        deadline = time.monotonic() + timeout
+        while self.state.in_flight:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sandbox is still serving {self.state.in_flight} request(s)")
+            time.sleep(0.005)
+
+    def reset(self) -> None:
+        """A fresh seeded sandbox on the same port, once idle (for tests sharing one server)."""
+        self.wait_idle()
+        self.state.reset()
+
     def stop(self) -> None:
         self._server.should_exit = True
         if self._thread:

@@ -30,9 +30,7 @@ _FIELDS = ("tax_id", "tax_system", "support_email", "support_phone")
 
 def home(ctx: Ctx) -> str:
     """The API key's own team: the account whose teams and users this request sees."""
-    from .app import _auth
-
-    return _auth(ctx.sandbox, ctx.request)
+    return ctx.account
 
 
 def team_or_404(ctx: Ctx, team_id: str) -> Doc:
@@ -155,6 +153,7 @@ def _defaults(t: int) -> Doc:
     }
 
 
+@resource.seeds
 def seed(store: Store, team: str) -> None:
     """The home team (put in its own "teams" collection by _seed) gets a connected SAT CSD."""
     doc = store.get(team, COLL, team) or {"id": team}

@@ -71,6 +71,7 @@ def _with_teams(ctx: Ctx, user: Doc) -> Doc:
     return {**user, "teams": teams}
 
 
+@resource.seeds
 def seed(store: Store, team: str) -> None:
     """Two people: the owner (admin of the home team) and the accountant (editor)."""
     home_team = store.get(team, TEAMS, team)
