@@ -31,10 +31,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
-from zoneinfo import ZoneInfo
+
+from . import clock
 
 GENESIS = "0" * 64
-MEXICO = ZoneInfo("America/Mexico_City")
+MEXICO = clock.MEXICO
 Fsync = Literal["always", "interval", "never"]
 
 # -- redaction ----------------------------------------------------------------------------------------
@@ -63,6 +64,7 @@ REDACT: dict[str, Action] = {
     "address": "hash",
     "street": "hash",
 }
+MAX_TEXT = 300  # characters of one string kept in a record
 _RFC_TEXT = re.compile(r"\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b", re.IGNORECASE)
 _EMAIL_TEXT = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+\.[^\s@<>\"']+")
 
@@ -85,7 +87,9 @@ def redact(value: Any, key: bytes = b"", policy: dict[str, Action] = REDACT) -> 
     if isinstance(value, list):
         return [redact(v, key, policy) for v in value]
     if isinstance(value, str):
-        return _EMAIL_TEXT.sub("[email]", _RFC_TEXT.sub("[rfc]", value))
+        # Cut first: the masks are regular expressions, and a record is no place for a long text anyway.
+        text = value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"…(+{len(value) - MAX_TEXT} chars)"
+        return _EMAIL_TEXT.sub("[email]", _RFC_TEXT.sub("[rfc]", text))
     return value
 
 
@@ -123,10 +127,6 @@ def _last_record(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def _now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class AuditLog:
     """Appends chained records to one file (one file per process: replicas each write their own)."""
 
@@ -138,7 +138,7 @@ class AuditLog:
         fsync: Fsync = "interval",
         fsync_interval: float = 1.0,
         max_bytes: int = 100 * 1024 * 1024,
-        clock: Callable[[], dt.datetime] = _now_utc,
+        clock: Callable[[], dt.datetime] = clock.now,
         stream: IO[str] | None = None,
     ) -> None:
         """`path` None writes to `stream` (stderr by default), which is not rotated."""

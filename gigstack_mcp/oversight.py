@@ -7,13 +7,12 @@ same math `preview_invoice` shows (cfdi_math), converted to MXN with the call's 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import audit, cfdi_math
+from . import audit, cfdi_math, clock
 from . import policy as pol
 
 if TYPE_CHECKING:
@@ -47,14 +46,10 @@ def _principal() -> str:
     return token.client_id if token is not None and token.client_id else "local"
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class Oversight:
     """Per-process: the policy in force, the cap counters and the audit log."""
 
-    def __init__(self, settings: Settings, *, clock=_now, counters: pol.Counters | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock=clock.now, counters: pol.Counters | None = None) -> None:
         self.settings, self.clock = settings, clock
         self.policy = (
             pol.PolicyHolder(settings.policy, on_error=lambda m: log.error("%s", m))
@@ -134,9 +129,19 @@ class Oversight:
             print(f"gigstack-mcp: audit log write failed: {exc.strerror}", file=sys.stderr)
 
     def refused_arguments(self, tool: str, arguments: dict[str, Any], reason: str) -> None:
-        """A write whose arguments were refused before the tool ran (nothing sent)."""
+        """A write whose arguments were refused before the tool ran (nothing sent). Only their names are
+        kept: input that failed validation can be any size or shape (the reason quotes the bad values)."""
         team = arguments.get("team") if isinstance(arguments.get("team"), str) else None
-        self.record(_principal(), tool, team, "refused", arguments, rule="arguments", reason=reason)
+        names = {"given": sorted(str(k)[:64] for k in list(arguments)[:50])}
+        self.record(
+            _principal(),
+            tool,
+            team if team and len(team) <= 64 else None,
+            "refused",
+            names,
+            rule="arguments",
+            reason=reason,
+        )
 
     def reload(self) -> None:
         if self.policy is not None:
