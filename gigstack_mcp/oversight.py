@@ -84,8 +84,8 @@ class Oversight:
         key = creds_key or self.settings.api_key
         return key is not None and not pol.is_test_key(key.get_secret_value())
 
-    def watch(self, tool: str, kind: str, api: Api, params: Any) -> Watch:
-        return Watch(self, tool, kind, api, params)
+    def watch(self, tool: str, kind: str, api: Api, params: Any, *, confirmable: bool = False) -> Watch:
+        return Watch(self, tool, kind, api, params, confirmable)
 
     def record(
         self,
@@ -191,6 +191,7 @@ class Watch:
     kind: str
     api: Api
     params: Any
+    confirmable: bool = False  # the tool has the confirmation step (destructive, or a money write)
     principal: str = field(default_factory=_principal)
     facts: pol.CallFacts | None = None
     charges: list[pol.Charge] = field(default_factory=list)
@@ -199,32 +200,54 @@ class Watch:
     def writes(self) -> bool:
         return self.kind != "read"
 
-    async def begin(self) -> pol.ToolRule:
-        """Raises PolicyRefusal (recorded) when the policy says no: nothing is sent."""
-        o = self.oversight
-        rules = o.rules(self.principal)
+    async def _facts(self, rules: pol.Rules) -> pol.CallFacts:
         money, stamps = SPEND.get(self.tool, (None, 0))
         args = self.params.model_dump(mode="json", by_alias=True, exclude_none=True)
         amount, currency = (None, args.get("currency"))
         if money and self.writes:
             amount, currency = await _amount(self.api, args, money)
-        self.facts = pol.CallFacts(
+        return pol.CallFacts(
             principal=self.principal,
             tool=self.tool,
             read_only=not self.writes,
             kind=self.kind,
             team=self.api.team,
-            live=self.writes and o.live(self.api),
+            live=self.writes and self.oversight.live(self.api),
             money=money,
             amount_mxn=amount,
             currency=currency,
             receiver=await self._receiver(rules, args),
             stamps=stamps,
         )
+
+    async def decide(self) -> pol.ToolRule:
+        """The policy's answer for this call, without counting it: ALLOW or CONFIRM, or PolicyRefusal
+        (recorded). Used before asking a person, so nobody is asked for what the policy refuses."""
+        rules = self.oversight.rules(self.principal)
+        self.facts = await self._facts(rules)
         try:
             decision = pol.decide(rules, self.facts)
             self._needs_amount(rules)
-            self.charges = pol.charges(rules, self.facts, o.clock())
+            if decision is pol.ToolRule.CONFIRM and not self.confirmable:
+                raise pol.PolicyRefusal(
+                    "confirm",
+                    f"this policy wants a person to approve {self.tool}, which has no confirmation step; "
+                    "ask an administrator to allow or deny it instead.",
+                    f"esta política pide que una persona apruebe {self.tool}, que no tiene paso de "
+                    "confirmación; pide a un administrador que lo permita o lo niegue.",
+                )
+        except pol.PolicyRefusal as exc:
+            await self.end("refused", rule=exc.rule, reason=str(exc))
+            raise
+        return decision
+
+    async def begin(self) -> pol.ToolRule:
+        """`decide`, then reserve the caps. Raises PolicyRefusal (recorded): nothing is sent."""
+        decision = await self.decide()
+        assert self.facts is not None
+        o = self.oversight
+        try:
+            self.charges = pol.charges(o.rules(self.principal), self.facts, o.clock())
             try:
                 over = await o.counters.reserve(self.charges)
             except pol.CountersDown as exc:
@@ -237,20 +260,23 @@ class Watch:
             if over is not None:
                 self.charges = []
                 raise pol.cap_refusal(over, self.facts)
-            if decision is pol.ToolRule.CONFIRM and self.kind == "write":
-                # Destructive tools always ask; a write has no confirmation step of its own yet, so a
-                # rule that wants a human's yes refuses rather than let the call through unasked.
-                raise pol.PolicyRefusal(
-                    "confirm",
-                    f"this policy wants a person to approve {self.tool} ({self._amount_text()}); do it in "
-                    "gigstack or ask an administrator to change the rule.",
-                    f"esta política pide que una persona apruebe {self.tool} ({self._amount_text()}); hazlo en "
-                    "gigstack o pide a un administrador que cambie la regla.",
-                )
         except pol.PolicyRefusal as exc:
             await self.end("refused", rule=exc.rule, reason=str(exc))
             raise
         return decision
+
+    def preview(self) -> str:
+        """What a person approves when the policy asks about a write (destructive tools have their own)."""
+        f = self.facts
+        clauses = [f"{self.tool}: {self._amount_text()}"]
+        if f is not None and f.currency and f.currency != "MXN":
+            clauses.append(f"charged in {f.currency}")
+        if f is not None and f.stamps:
+            clauses.append(f"stamps {f.stamps} CFDI")
+        client = self.params.model_dump(mode="json", exclude_none=True).get("client")
+        if isinstance(client, dict) and client.get("id"):
+            clauses.append(f"client {str(client['id'])[:64]}")
+        return "; ".join(clauses) + ". This assistant's policy asks a person to approve it."
 
     def _amount_text(self) -> str:
         f = self.facts

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import keyword
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -39,7 +40,7 @@ from .guards.confirm import (
 )
 from .guards.spent import StoreUnavailable
 from .models import Out, Page, ToolParams, one_line, plain, quoted
-from .policy import PolicyRefusal
+from .policy import PolicyRefusal, ToolRule
 
 log = logging.getLogger("gigstack_mcp")
 P = TypeVar("P", bound=ToolParams)
@@ -584,9 +585,17 @@ def _outcome(result: BaseModel) -> Literal["done", "declined", "asked"]:
     return {"declined": "declined", "confirmation_required": "asked"}.get(status, "done")  # type: ignore[return-value]
 
 
+# Writes that move money can be put behind a person's yes by the spend policy (docs/policy.md): they carry
+# the same confirmation step as destructive tools, used only when the policy asks for it.
+CONFIRMABLE_WRITES = frozenset(
+    {"create_income_invoice", "create_egress_invoice", "request_payment", "register_payment", "stamp_receipt"}
+)
+
+
 def build_tool(spec: ToolSpec) -> Tool:
     destructive = spec.kind is Kind.DESTRUCTIVE
-    params = _with_confirmation(spec.params) if destructive else spec.params
+    confirmable = destructive or spec.name in CONFIRMABLE_WRITES
+    params = _with_confirmation(spec.params) if confirmable else spec.params
     output: Any = DestructiveResult[spec.output] if destructive else spec.output  # type: ignore[name-defined]
     output = create_model(f"{output.__name__}Result", __base__=(output, WithWarnings))
 
@@ -604,14 +613,17 @@ def build_tool(spec: ToolSpec) -> Tool:
         except ValidationError as exc:
             raise ToolError(_validation_text(exc)) from None
         api = await _api(ctx, p)
-        watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p)  # policy + audit trail
+        # policy + audit trail
+        watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p, confirmable=confirmable)
         try:
-            await watch.begin()
+            decision = await watch.begin()
             warnings = await run_guard(api, p)
-            if not destructive:
-                result = await spec.fn(api, p)
+            if destructive:
+                result = await _destructive(api, p, confirmation, await spec.preview(api, p))  # type: ignore[misc]
+            elif confirmable and decision is ToolRule.CONFIRM:
+                result = await _destructive(api, p, confirmation, watch.preview())
             else:
-                result = await _destructive(api, p, confirmation)
+                result = await spec.fn(api, p)
         except PolicyRefusal as exc:  # recorded by begin()
             raise ToolError(f"Not sent to gigstack: {exc}") from None
         except GigstackError as exc:
@@ -631,8 +643,7 @@ def build_tool(spec: ToolSpec) -> Tool:
         await watch.end(_outcome(result), result=result)
         return to_call_result(result, api.state.settings.max_result_chars, warnings + api.notes)
 
-    async def _destructive(api: Api, p: Any, confirmation: Any) -> DestructiveResult[Any]:
-        preview = await spec.preview(api, p)  # type: ignore[misc]
+    async def _destructive(api: Api, p: Any, confirmation: Any, preview: str) -> DestructiveResult[Any]:
         args = _token_args(p, api.team)
         secret, ttl, caller = api.state.confirm_secret, api.state.settings.confirm_ttl, current_caller()
         if p.confirmation_token:
@@ -676,7 +687,7 @@ def build_tool(spec: ToolSpec) -> Tool:
         return DestructiveResult(status="done", message="Done.", preview=preview, result=result)
 
     extra = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-    if destructive:
+    if confirmable:
 
         async def ask(ctx: Context, **kwargs: Any) -> Confirm | Elicit[Confirm]:
             if kwargs.get("confirmation_token") or not _can_elicit(ctx):
@@ -684,18 +695,33 @@ def build_tool(spec: ToolSpec) -> Tool:
             try:
                 p = params.model_validate({k: v for k, v in kwargs.items() if v is not None})
                 api = await _api(ctx, p)
-                await run_guard(api, p)
-                preview = await spec.preview(api, p)  # type: ignore[misc]
+                # The policy first: nobody is asked for what it refuses, and a write asks only when it says so.
+                watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p, confirmable=True)
+                decision = await watch.decide()
+                if not destructive:
+                    if decision is not ToolRule.CONFIRM:
+                        return TokenBypass(confirm=True, has_token=True)  # not asked: nothing to confirm
+                    preview = watch.preview()
+                else:
+                    await run_guard(api, p)
+                    preview = await spec.preview(api, p)  # type: ignore[misc]
             # Asking failed: an error, never a fall back to a token the model could spend without the human.
             except ValidationError as exc:
                 raise ToolError(_validation_text(exc)) from None
             except GuardViolation as exc:
                 raise ToolError(f"Not sent to gigstack: {exc}") from None
+            except PolicyRefusal as exc:
+                raise ToolError(f"Not sent to gigstack: {exc}") from None
             except GigstackError as exc:
                 raise ToolError(describe_error(spec, exc)) from None
-            return Elicit(f"{preview}\n\nThis cannot be undone. Go ahead?", Confirm)
+            undone = "This cannot be undone. " if destructive else ""
+            return Elicit(f"{preview}\n\n{undone}Go ahead?", Confirm)
 
-        arg_names = [f.alias or n for n, f in params.model_fields.items()]
+        # The resolver takes the arguments by their wire names; one that is a Python keyword (`global`,
+        # of invoices) cannot be a parameter, so the resolver goes without it (it needs neither the
+        # amount nor the receiver from it; the body's guard rails see every argument).
+        wire = (f.alias or name for name, f in params.model_fields.items())
+        arg_names = [n for n in wire if n.isidentifier() and not keyword.iskeyword(n)]
         _set_signature(
             ask,
             inspect.Signature(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mcp import Client
+from mcp import Client, types
 
 from gigstack_mcp import audit
 from gigstack_mcp.sandbox.examples import income_invoice, item, new_client
@@ -222,12 +222,84 @@ def test_a_bad_policy_stops_start_up_naming_the_line(tmp_path):
     assert "line 4" in run.stderr and "defaults.money.max_refund_mxn" in run.stderr
 
 
-async def test_confirm_above_refuses_a_write_it_cannot_ask_about(sandbox, tmp_path):
-    """Writes have no confirmation step yet: the rule must stop the call, never let it through unasked."""
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request) -> str:
+    return request.param
+
+
+CONFIRM_ABOVE = "[defaults.money]\nconfirm_above_mxn = 1160\n"
+
+
+async def test_confirm_above_puts_a_money_write_behind_a_token(sandbox, tmp_path, mode):
+    """A client that cannot ask its user: the write answers with a preview and a single-use token."""
     policy = tmp_path / "policy.toml"
-    policy.write_text("[defaults.money]\nconfirm_above_mxn = 1160\n", encoding="utf-8")
+    policy.write_text(CONFIRM_ABOVE, encoding="utf-8")
+    async with Client(
+        build_server(make_settings(sandbox, policy=str(policy), audit_log="off")), mode=mode
+    ) as mcp:
+        done = await call_ok(
+            mcp, "create_income_invoice", income_invoice(item(1000))
+        )  # 1,160.00: at the line
+        assert done["uuid"]
+        args = income_invoice(item(1000.01))  # 1,160.01: above it
+        asked = await call_ok(mcp, "create_income_invoice", args)
+        assert asked["status"] == "confirmation_required" and "1,160.01 MXN" in asked["preview"]
+        assert len(sandbox.state.api_requests("POST", "/invoices/income")) == 1
+        stamped = await call_ok(
+            mcp, "create_income_invoice", args | {"confirmation_token": asked["confirmation_token"]}
+        )
+        assert stamped["status"] == "done" and stamped["result"]["uuid"]
+        again = await call_err(
+            mcp, "create_income_invoice", args | {"confirmation_token": asked["confirmation_token"]}
+        )
+        assert "already used" in again
+        forged = await call_err(
+            mcp,
+            "create_income_invoice",
+            income_invoice(item(5000)) | {"confirmation_token": asked["confirmation_token"]},
+        )
+        assert "Nothing was done" in forged  # a token for one amount never stamps another
+    assert len(sandbox.state.api_requests("POST", "/invoices/income")) == 2
+
+
+@pytest.mark.parametrize(("action", "stamped"), [("accept", 1), ("decline", 0)])
+async def test_confirm_above_asks_a_client_that_can_ask(sandbox, tmp_path, mode, action, stamped):
+    policy = tmp_path / "policy.toml"
+    policy.write_text(CONFIRM_ABOVE, encoding="utf-8")
+    seen: list[str] = []
+
+    async def answer(ctx, params):
+        seen.append(params.message)
+        return types.ElicitResult(action=action, content={"confirm": True} if action == "accept" else None)
+
+    server = build_server(make_settings(sandbox, policy=str(policy), audit_log="off"))
+    async with Client(server, mode=mode, elicitation_callback=answer) as mcp:
+        small = await call_ok(mcp, "create_income_invoice", income_invoice(item(10)))
+        assert small["uuid"] and not seen  # under the line: nobody is asked
+        result = await call_ok(mcp, "create_income_invoice", income_invoice(item(2000)))
+    assert len(seen) == 1 and "2,320.00 MXN" in seen[0] and "cannot be undone" not in seen[0]
+    assert result["status"] == ("done" if stamped else "declined")
+    assert len(sandbox.state.api_requests("POST", "/invoices/income")) == 1 + stamped
+
+
+async def test_a_policy_refusal_comes_before_asking_anyone(sandbox, tmp_path, mode):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[defaults]\ntools = { delete_client = "deny" }\n', encoding="utf-8")
+    seen: list[str] = []
+
+    async def answer(ctx, params):
+        seen.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    server = build_server(make_settings(sandbox, policy=str(policy), audit_log="off"))
+    async with Client(server, mode=mode, elicitation_callback=answer) as mcp:
+        text = await call_err(mcp, "delete_client", {"id": "client_acme"})
+    assert "tools.delete_client" in text and not seen and not sandbox.state.api_requests("DELETE")
+
+
+async def test_confirm_on_a_write_without_a_confirmation_step_refuses(sandbox, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[defaults]\ntools = { create_client = "confirm" }\n', encoding="utf-8")
     async with session(sandbox, policy=str(policy), audit_log="off") as mcp:
-        await call_ok(mcp, "create_income_invoice", income_invoice(item(1000)))  # 1,160.00: at the line
-        text = await call_err(mcp, "create_income_invoice", income_invoice(item(1000.01)))
-    assert "confirm" in text and "1,160.01 MXN" in text
-    assert len(sandbox.state.api_requests("POST", "/invoices/income")) == 1
+        text = await call_err(mcp, "create_client", new_client())
+    assert "no confirmation step" in text and not sandbox.state.api_requests("POST")
