@@ -163,7 +163,7 @@ def entry(slug: str, code: str) -> dict[str, Any] | None:
         return dict(found) if found else None
     from ._search import index as search_index
 
-    position = search_index(slug).by_code.get(key)
+    position = search_index(slug).row_of(key)
     return None if position is None else row_at(slug, position)
 
 
