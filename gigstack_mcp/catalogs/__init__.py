@@ -10,9 +10,6 @@ product codes never become 52,000 dicts unless `rows()` is asked for them."""
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 import unicodedata
 from collections.abc import Iterable
@@ -79,6 +76,10 @@ class Table(NamedTuple):
 @cache
 def table(name: str) -> Table:
     """A `data/<name>.tsv.gz` snapshot: the metadata line and the rows as tuples."""
+    import csv  # here, not at the top: start-up does not pay for what only a first search needs
+    import gzip
+    import io
+
     raw = files(__name__).joinpath(f"data/{name}.tsv.gz").read_bytes()
     text = io.StringIO(gzip.decompress(raw).decode("utf-8"))
     meta = json.loads(text.readline()[1:])
