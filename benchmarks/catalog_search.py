@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -73,6 +74,12 @@ def package_bytes() -> dict[str, int]:
     return {f.name: f.stat().st_size for f in files}
 
 
+def installed_bytes() -> int:
+    """The package as installed (every file a wheel carries: gigstack_mcp/ without __pycache__)."""
+    package = DATA.parent.parent
+    return sum(f.stat().st_size for f in package.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+
+
 def run(repeat: int) -> dict[str, object]:
     from gigstack_mcp import catalogs
     from gigstack_mcp.catalogs import _search
@@ -134,6 +141,7 @@ def report(result: dict[str, object], repeat: int) -> str:
             "package size added",
             f"{sum(sizes.values()) / 1024:.0f} KiB ({', '.join(f'{k} {v // 1024} KiB' for k, v in sizes.items())})",
         ),
+        ("package installed size (gigstack_mcp/, all of it)", f"{installed_bytes() / 1024:.0f} KiB"),
         (
             "before the first search",
             "nothing read: importing the package or starting the server loads no catalog",
@@ -143,7 +151,9 @@ def report(result: dict[str, object], repeat: int) -> str:
     return (
         f"`catalogs.find(query, limit=10)` over every catalog (17, c_ClaveProdServ's 52,514 codes included), "
         f"{len(QUERIES)} realistic queries × {repeat} ({result['calls']} searches), Python "
-        f"{sys.version.split()[0]}, one process after the first search.\n\n{table}\n\n"
+        f"{sys.version.split()[0]}, one process after the first search, {os.cpu_count()} CPUs "
+        "(shared: p95 and max move with the machine's load, p50 does not).\n\n"
+        f"{table}\n\n"
         f"Reproduce with `python -m benchmarks.catalog_search --repeat {repeat}`. The list of queries is "
         "`QUERIES` in benchmarks/catalog_search.py."
     )

@@ -62,6 +62,7 @@ def test_catalog_search_benchmark_runs():
         "first search (read + index every catalog)",
         "memory after the first search",
         "package size added",
+        "package installed size (gigstack_mcp/, all of it)",
         "before the first search",
     ]
     assert re.search(r"search p50 \(goal < 5 ms\) \| \d+\.\d\d ms", run.stdout)

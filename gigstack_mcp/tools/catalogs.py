@@ -97,7 +97,10 @@ class CatalogMatches(Page[CatalogEntry]):
     pass
 
 
-catalogs = Toolset("catalogs", "SAT CFDI 4.0 catalogs (uso CFDI, régimen, formas de pago…), offline.")
+catalogs = Toolset(
+    "catalogs",
+    "SAT CFDI 4.0 catalogs (uso CFDI, régimen, formas de pago, product/unit keys, moneda, país…), offline.",
+)
 
 
 def _fail(message: str) -> ToolError:
