@@ -3,12 +3,13 @@
 One inverted index per catalog, built on its first search and kept for the process: word -> row numbers,
 for three fields weighted differently (a common name beats the SAT name, which beats the SAT's longer
 description of a unit). A query word matches a row's word exactly, as its prefix (`transf` ->
-`transferencia`) or without a plural ending (`piezas` -> `pieza`).
+`transferencia`), without a plural ending (`piezas` -> `pieza`), by stem (`computadoras` ->
+`computador*`), or a code prefix (`8214` -> 8214xxxx).
 
 Ranking: an exact code first; then rows having every query word (stop words like `de` ignored), by
 weight and by how much of the SAT name the query covers (`Pieza` before `Piezas de repuesto`); when no
 row has every word, the rows with the most informative words (rarer words weigh more) and `partial`
-says so. c_ClaveProdServ (52,000 rows) answers in ~1 ms (benchmarks/catalog_search.py)."""
+says so. A search of all 17 catalogs takes ~0.3 ms (p50, benchmarks/catalog_search.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from typing import Any, NamedTuple
 
 from . import _TABLES, CATALOGS, LARGE, row_at, rows, table
 
-# Field weights: a curated common name, the SAT name (and code), the SAT's longer description.
+# Field weights: a curated common name, the SAT name, the SAT's longer description (c_ClaveUnidad).
 ALIAS, NAME, DETAIL = 1.2, 1.0, 0.5
 PREFIX, PLURAL = 0.8, 0.95  # multipliers for a prefix match and a singular form
 COVERAGE = 0.3  # weight of "the query is most of the name"
@@ -35,34 +36,8 @@ PRIOR = 0.2  # the small CFDI catalogs (régimen, uso, forma de pago, moneda…)
 EXACT = 1000.0  # an exact code is always first
 MIN_PREFIX = 3  # shorter query words match whole words only (`de` is not a prefix search)
 _WORD = re.compile(r"[a-z0-9]+")
-STOP = frozenset(
-    [
-        "a",
-        "al",
-        "con",
-        "de",
-        "del",
-        "e",
-        "el",
-        "en",
-        "la",
-        "las",
-        "lo",
-        "los",
-        "o",
-        "para",
-        "por",
-        "se",
-        "sin",
-        "su",
-        "u",
-        "un",
-        "una",
-        "unas",
-        "unos",
-        "y",
-    ]
-)
+# Spanish articles, prepositions and conjunctions: "diseño de logotipo" searches diseño + logotipo.
+STOP = frozenset("a al con de del e el en la las lo los o para por se sin su u un una unas unos y".split())  # noqa: SIM905
 
 
 def words(text: str) -> list[str]:
