@@ -34,6 +34,9 @@ PREFIX, PLURAL = 0.8, 0.95  # multipliers for a prefix match and a singular form
 COVERAGE = 0.3  # weight of "the query is most of the name"
 PRIOR = 0.2  # the small CFDI catalogs (régimen, uso, forma de pago, moneda…) before 52,000 products
 EXACT = 1000.0  # an exact code is always first
+# c_ClaveUnidad rows whose SAT note says UNECE deleted or BIPM discourages the unit: still valid, but a
+# current unit should rank first ("pieza": H87 Pieza, not 3G Libra por pieza de producto).
+RETIRED, RETIRED_NOTES = 0.15, ("Las unidades marcadas como borradas", "Unidades no recomendadas")
 MIN_PREFIX = 3  # shorter query words match whole words only (`de` is not a prefix search)
 _WORD = re.compile(r"[a-z0-9]+")
 # Spanish articles, prepositions and conjunctions: "diseño de logotipo" searches diseño + logotipo.
@@ -61,6 +64,7 @@ class Index:
     vocab: list[str]  # sorted, every word of every field
     fields: tuple[tuple[float, dict[str, array]], ...]  # (weight, word -> row numbers)
     lengths: array  # content words in each row's name
+    retired: frozenset[int]  # rows ranked a little lower (RETIRED_NOTES)
 
     def matches(self, query: str) -> dict[int, float]:
         """Row number -> best weight of one query word in that row."""
@@ -147,14 +151,13 @@ def _columns(slug: str) -> tuple[list[str], list[str], list[str]]:
     )
 
 
-def _postings(texts: Iterable[tuple[int, Iterable[str]]], lengths: array | None = None) -> dict[str, array]:
+def _postings(texts: Iterable[tuple[int, list[str]]], lengths: array | None = None) -> dict[str, array]:
     """word -> row numbers; `lengths` (if given) gets each text's count of content words, in order."""
     found: dict[str, list[int]] = {}
     for i, text in texts:
-        unique = set(text)
-        if lengths is not None:
-            lengths.append(max(1, len(unique - STOP)))
-        for w in unique:
+        if lengths is not None:  # repeated words count: "Litro por litro" is longer than "Litro"
+            lengths.append(max(1, sum(w not in STOP for w in text)))
+        for w in set(text):
             found.setdefault(w, []).append(i)
     return {w: array("I", ids) for w, ids in found.items()}
 
@@ -177,7 +180,15 @@ def index(slug: str) -> Index:
         (DETAIL, _postings((i, words(d)) for i, d in enumerate(details) if d)),
     )
     vocab = sorted({w for _, field in fields for w in field})
-    return Index(slug, len(codes), code_keys, code_rows, vocab, fields, lengths)
+    return Index(slug, len(codes), code_keys, code_rows, vocab, fields, lengths, _retired(slug))
+
+
+def _retired(slug: str) -> frozenset[int]:
+    meta, found = table(CATALOGS[slug].file) if CATALOGS[slug].file in _TABLES else ({"columns": []}, ())
+    if "nota" not in meta["columns"]:
+        return frozenset()
+    at = meta["columns"].index("nota")
+    return frozenset(i for i, r in enumerate(found) if r[at].startswith(RETIRED_NOTES))
 
 
 def _query_words(text: str) -> list[str]:
@@ -207,6 +218,8 @@ def _scored(ix: Index, wanted: list[str], exact_code: str) -> tuple[dict[int, fl
             i: sum(m.get(i, 0.0) * f for m, f in pairs) + COVERAGE * min(1.0, n / lengths[i]) + prior
             for i in pool
         }
+    for i in ix.retired.intersection(scores):
+        scores[i] -= RETIRED
     if code_row is not None:
         scores[code_row] += EXACT
     return scores, partial
