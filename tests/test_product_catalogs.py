@@ -197,6 +197,7 @@ def test_codes_accessor_for_validation():
     assert len(cat.codes("clave-prod-serv")) == 52514
     assert cat.entry("moneda", "mxn")["decimales"] == 2
     assert cat.entry("clave-unidad", "5") is None  # zero-padding is only for the small CFDI catalogs
+    assert cat.entry("clave-unidad", "OHM")["code"] == "Ohm"  # case-insensitive; SAT's spelling comes back
 
 
 def test_every_synonym_points_at_a_real_code():
@@ -234,7 +235,8 @@ SATCFDI = {
     "moneda": "C756_c_Moneda",
     "pais": "C756_c_Pais",
 }
-# satcfdi keeps DX ("Dina por centímetro"), which the SAT's CFDI 4.0 c_ClaveUnidad (phpcfdi) does not have
+# satcfdi keeps DX, an older spelling of Dx ("Dina por centímetro"), which the CFDI 4.0 c_ClaveUnidad
+# (phpcfdi) spells only as Dx
 SATCFDI_ONLY = {"clave-unidad": {"DX"}}
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
@@ -162,10 +164,19 @@ def entry(slug: str, code: str) -> dict[str, Any] | None:
         if found is None and slug in _PADDED and key.isdigit() and not key.startswith("0"):
             found = index.get(key.zfill(2)) or index.get(key.zfill(3))
         return dict(found) if found else None
-    from ._search import index as search_index
+    keys, positions = code_keys(slug)
+    at = bisect_left(keys, key)
+    return row_at(slug, positions[at]) if at < len(keys) and keys[at] == key else None
 
-    position = search_index(slug).row_of(key)
-    return None if position is None else row_at(slug, position)
+
+@cache
+def code_keys(slug: str) -> tuple[list[str], array]:
+    """A catalog's casefolded codes, sorted, and the row number of each: a bisect finds a code or every
+    code with a prefix without a 52,000-entry dict (~5 MB)."""
+    name = _catalog(slug).file
+    codes = [r[0] for r in table(name).rows] if name in _TABLES else [r["code"] for r in rows(slug)]
+    keyed = sorted((c if c.isdigit() else c.casefold(), i) for i, c in enumerate(codes))
+    return [k for k, _ in keyed], array("I", (i for _, i in keyed))
 
 
 def row_at(slug: str, position: int) -> dict[str, Any]:

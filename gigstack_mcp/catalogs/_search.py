@@ -27,6 +27,7 @@ from importlib.resources import files
 from typing import Any, NamedTuple
 
 from . import _TABLES, CATALOGS, LARGE, row_at, rows, table
+from . import code_keys as catalog_code_keys
 
 # Field weights: a curated common name, the SAT name, the SAT's longer description (c_ClaveUnidad).
 ALIAS, NAME, DETAIL = 1.2, 1.0, 0.5
@@ -165,8 +166,7 @@ def _postings(texts: Iterable[tuple[int, list[str]]], lengths: array | None = No
 @cache
 def index(slug: str) -> Index:
     codes, names, details = _columns(slug)
-    keyed = sorted((c if c.isdigit() else c.casefold(), i) for i, c in enumerate(codes))
-    code_keys, code_rows = [k for k, _ in keyed], array("I", (i for _, i in keyed))
+    code_keys, code_rows = catalog_code_keys(slug)
     position = {c: i for i, c in enumerate(codes)} if slug not in LARGE else None
     lengths = array("H")
     aliases = synonyms().get(slug, {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
@@ -138,6 +139,12 @@ def _for_regimen(p: LookupCatalogParams) -> tuple[list[dict[str, Any]], str]:
 async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
     """SAT CFDI codes (uso, regimen, forma de pago, taxes, product/service and unit keys, moneda, pais)
     by `code` or `query` (ranked), a whole `catalog`, or the usos a `regimen` allows. Don't guess codes."""
+    # in a worker thread: the first look-up reads the large catalogs (~0.5 s), which must not stall
+    # every other session on the event loop
+    return await anyio.to_thread.run_sync(_lookup, p)
+
+
+def _lookup(p: LookupCatalogParams) -> CatalogMatches:
     if not (p.catalog or p.code or p.query_text or p.regimen):
         raise _fail(f"Give `catalog`, `code`, `query` or `regimen`. Catalogs: {', '.join(cat.CATALOGS)}")
     slugs = [p.catalog] if p.catalog else list(cat.CATALOGS)
