@@ -57,8 +57,8 @@ CATALOGS: dict[str, Catalog] = {
 }
 # Too large to send whole: resources page them, the tool lists only the first rows.
 LARGE = frozenset({"clave-prod-serv", "clave-unidad"})
-# Catalogs whose one- or two-digit codes are zero-padded on look-up (`3` finds forma de pago `03`).
-_PADDED = frozenset(CATALOGS) - {"clave-prod-serv", "clave-unidad", "moneda", "pais"}
+# The catalogs stored as data/<file>.tsv.gz (scripts/build_catalogs.py); the others are JSON.
+_TABLES = frozenset({"clave_prod_serv", "clave_unidad", "moneda", "pais"})
 
 
 # Codes that CFDI 3.3 (or satcfdi's merged tables) have but CFDI 4.0 rejects: a model may "remember" them.
@@ -112,7 +112,7 @@ def load(name: str) -> dict[str, Any]:
 def codes(name: str) -> frozenset[str]:
     """Every code of a catalog, by file name (`moneda`, `pais`, `uso_cfdi`…) or slug (`clave-unidad`)."""
     name = CATALOGS[name].file if name in CATALOGS else name
-    if files(__name__).joinpath(f"data/{name}.tsv.gz").is_file():
+    if name in _TABLES:
         return frozenset(r[0] for r in table(name).rows)
     return frozenset(row["code"] for row in load(name)["rows"])
 
@@ -137,10 +137,6 @@ def _tasa(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# the catalogs stored as data/<file>.tsv.gz (scripts/build_catalogs.py)
-_TABLES = frozenset({"clave_prod_serv", "clave_unidad", "moneda", "pais"})
-
-
 @cache
 def rows(slug: str) -> tuple[dict[str, Any], ...]:
     """Every row of a catalog, each with `catalog` (the slug), `code` and `description`. Do not mutate.
@@ -161,7 +157,7 @@ def entry(slug: str, code: str) -> dict[str, Any] | None:
     if _catalog(slug).file not in _TABLES:
         index = _index(slug)
         found = index.get(key)
-        if found is None and slug in _PADDED and key.isdigit() and not key.startswith("0"):
+        if found is None and key.isdigit() and not key.startswith("0"):  # JSON catalogs only: `3` -> `03`
             found = index.get(key.zfill(2)) or index.get(key.zfill(3))
         return dict(found) if found else None
     keys, positions = code_keys(slug)
