@@ -173,7 +173,8 @@ def _lookup(p: LookupCatalogParams) -> CatalogMatches:
         found = [r for r in found if (r["catalog"], r["code"]) in keep]
     found = [r for r in found if cat.applies(r, p.persona)]
     if not found:
-        asked = ", ".join(f"{k}={v}" for k, v in p.model_dump(by_alias=True, exclude_none=True).items())
+        given = p.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+        asked = ", ".join(f"{k}={v}" for k, v in given.items())
         raise _fail(
             f"Nothing matches {asked}. Try fewer or other words, omit `catalog` to search all catalogs, "
             "or give only `catalog` to list it"
