@@ -271,3 +271,35 @@ def test_prod_serv_spot_checks():
         "H87": "Pieza",
         "ACT": "Actividad",
     }
+
+
+@pytest.mark.anyio
+async def test_a_look_up_does_not_hold_the_event_loop(mcp, monkeypatch):
+    """The first look-up reads and indexes the large catalogs (~0.5 s); other sessions must keep being
+    served meanwhile. `catalogs.find` is replaced by one that waits for the event loop to set a flag:
+    run on the event loop it would wait in vain (and fail after 10 s); in a worker thread it goes on.
+    (A stand-in because the real first search's duration is not something to assert on.)"""
+    import threading
+
+    import anyio
+
+    started, loop_ran = threading.Event(), threading.Event()
+    real_find = cat.find
+
+    def waiting_find(*args, **kwargs):
+        started.set()
+        assert loop_ran.wait(timeout=10), "lookup_catalog ran on the event loop"
+        return real_find(*args, **kwargs)
+
+    monkeypatch.setattr(cat, "find", waiting_find)
+
+    async def mark_loop_alive() -> None:  # runs only if the loop is free while find is running
+        await anyio.to_thread.run_sync(started.wait, 10)
+        loop_ran.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(mark_loop_alive)
+        found = await call_ok(
+            mcp, "lookup_catalog", {"query": "pieza", "catalog": "clave-unidad", "limit": 1}
+        )
+    assert _codes(found) == [("clave-unidad", "H87")]
