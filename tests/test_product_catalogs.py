@@ -303,3 +303,16 @@ async def test_a_look_up_does_not_hold_the_event_loop(mcp, monkeypatch):
             mcp, "lookup_catalog", {"query": "pieza", "catalog": "clave-unidad", "limit": 1}
         )
     assert _codes(found) == [("clave-unidad", "H87")]
+
+
+@pytest.mark.anyio
+async def test_bad_product_key_error_gives_a_real_example(mcp):
+    """The argument error for product_key names an example code; it used to be 80141503, which is
+    "Previsión de precios de las mercancías", not consultoría."""
+    text = await call_err(
+        mcp, "create_service", {"description": "Consultoría", "unit_price": 100, "product_key": "801"}
+    )
+    example = re.search(r"e\.g\. (\d{8}) (\w+)", text)
+    assert example and "lookup_catalog" in text, text
+    assert example.group(2) == "consultoría"
+    assert "consultoría" in cat.entry("clave-prod-serv", example.group(1))["description"].lower()
