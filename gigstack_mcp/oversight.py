@@ -38,6 +38,13 @@ TARGET_FIELDS = ("id", "uuid", "client_id", "payment_id", "receipt_id", "member_
 RESULT_IDS = ("id", "uuid", "series", "folio_number", "folio", "status")
 
 
+def _sent_key() -> str | None:
+    """The idempotency key the client put on this call's write, if it sent one."""
+    from .client._client import sent_idempotency_key
+
+    return sent_idempotency_key.get()
+
+
 def _principal() -> str:
     """The HTTP caller (the Gate's principal, never its token), or `local` for stdio."""
     from mcp.server.auth.middleware.auth_context import get_access_token
@@ -113,7 +120,7 @@ class Oversight:
             rec["rule"] = rule
         if reason:
             rec["reason"] = audit.redact(reason[:500], self.audit_key)
-        if key := args.get("idempotency_key"):
+        if key := args.get("idempotency_key") or _sent_key():
             rec["idempotency_key"] = key
         if result is not None and hasattr(result, "model_dump"):
             data = result.model_dump(mode="json", exclude_none=True)

@@ -59,6 +59,9 @@ async def test_writes_and_refusals_leave_a_chained_redacted_trail(sandbox, tmp_p
     assert rows[0]["gigstack"]["id"] == client["id"] and rows[0]["principal"] == "local"
     assert rows[1]["gigstack"]["uuid"] == invoice["uuid"]
     assert rows[1]["amount"] == {"kind": "invoice", "mxn": 2320.0, "currency": "MXN"}
+    sent = sandbox.state.api_requests("POST", "/invoices/income")[0]
+    assert rows[1]["idempotency_key"] == sent["idempotency_key"]  # the key the client sent
+    assert "idempotency_key" not in rows[2]  # refused: nothing was sent
     assert "PUE-FORMA-NOT-99" in rows[2]["reason"] and "PUE-FORMA-NOT-99" in refused
     assert "P01" in rows[3]["reason"]
     assert audit.verify([trail]) == (4, None)

@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -44,6 +45,10 @@ DEFAULT_FILE_HOSTS = ("storage.gigstack.io",)
 # "#" (would cut the id short), "%" (decoded by the server into the above), "\\", spaces or control
 # characters.
 _UNSAFE_PATH = re.compile(r"[?#%\\\x00-\x20\x7f]|(?:^|/)\.{1,2}(?:/|$)")
+
+
+# The idempotency key of the last write this task sent (the audit trail records it with the call).
+sent_idempotency_key: ContextVar[str | None] = ContextVar("gigstack_sent_idempotency_key", default=None)
 
 
 def new_idempotency_key() -> str:
@@ -230,6 +235,7 @@ class GigstackClient:
                 fingerprint = self._fingerprint(path, team, json)
                 idempotency_key = self._unsettled_key(fingerprint) or new_idempotency_key()
             headers["Idempotency-Key"] = idempotency_key
+            sent_idempotency_key.set(idempotency_key)
             if path in BODY_IDEMPOTENCY_PATHS and isinstance(json, dict):
                 json = {**json, "idempotency_key": json.get("idempotency_key") or idempotency_key}
         try:
