@@ -92,6 +92,9 @@ class Oversight:
         return key is not None and not pol.is_test_key(key.get_secret_value())
 
     def watch(self, tool: str, kind: str, api: Api, params: Any, *, confirmable: bool = False) -> Watch:
+        from .client._client import sent_idempotency_key
+
+        sent_idempotency_key.set(None)  # a call's record never shows an earlier call's key
         return Watch(self, tool, kind, api, params, confirmable)
 
     def record(
