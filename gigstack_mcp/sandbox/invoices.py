@@ -73,7 +73,7 @@ def list_income(ctx: Ctx):
     return _listing(ctx, "I")
 
 
-@resource.op("POST", "/invoices/income", "create_income_invoice", idempotent_create=True)
+@resource.op("POST", "/invoices/income", "create_income_invoice")
 def create_income(ctx: Ctx):
     doc = build_invoice(ctx, ctx.body, "I")
     return ok(view(ctx, doc, created=True), "Invoice created successfully", 201)
@@ -92,7 +92,7 @@ def list_egress(ctx: Ctx):
     return _listing(ctx, "E")
 
 
-@resource.op("POST", "/invoices/egress", "create_egress_invoice", idempotent_create=True)
+@resource.op("POST", "/invoices/egress", "create_egress_invoice")
 def create_egress(ctx: Ctx):
     doc = build_invoice(ctx, ctx.body, "E")
     return ok(view(ctx, doc, created=True), "Egress invoice created successfully", 201)
