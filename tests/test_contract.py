@@ -108,6 +108,17 @@ def checked(sandbox: SandboxServer) -> Iterator[SandboxServer]:
     assert sandbox.state.response_problems == []
 
 
+def test_every_operation_declares_its_answers():
+    """A success status with a JSON schema and the `default` error answer, for every operation."""
+    for path, item in _contract.contract()["paths"].items():
+        for method, op in item.items():
+            responses = op.get("responses", {})
+            success = [s for s in responses if s.startswith("2")]
+            assert success and "default" in responses, (method, path, sorted(responses))
+            for status in [*success, "default"]:
+                assert "schema" in responses[status]["content"]["application/json"], (method, path, status)
+
+
 def test_response_error_names_what_does_not_fit():
     ok = {"message": "Client retrieved successfully", "data": {"id": "client_acme"}}
     assert _contract.response_error("GET", "/clients/{id}", 200, ok) is None

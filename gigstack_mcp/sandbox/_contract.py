@@ -43,6 +43,10 @@ def _pointer(*parts: str) -> str:
     return "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def _operation(method: str, path: str) -> dict[str, Any]:
+    return contract().get("paths", {}).get(path, {}).get(method.lower()) or {}
+
+
 @cache
 def body_validator(method: str, path: str) -> Draft202012Validator | None:
     """Validator for the JSON body of `method path` (path as in the contract, e.g. /clients/{id})."""
@@ -64,10 +68,6 @@ def body_error(method: str, path: str, body: Any) -> str | None:
         return None
     where = ".".join(str(p) for p in error.absolute_path)
     return f"{where}: {error.message}" if where else error.message
-
-
-def _operation(method: str, path: str) -> dict[str, Any]:
-    return contract().get("paths", {}).get(path, {}).get(method.lower()) or {}
 
 
 def declared() -> dict[str, tuple[str, str]]:
