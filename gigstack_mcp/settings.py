@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
     max_result_chars: int = Field(20_000, ge=1_000, description="Cap on one tool result's text.")
     sandbox_db: str | None = Field(None, description="SQLite file that keeps sandbox state across restarts.")
-    # HTTP transport (gigstack_mcp/http.py); env GIGSTACK_MCP_*
+    # HTTP transport (gigstack_mcp/http/); env GIGSTACK_MCP_*
     mcp_auth_tokens: SecretStr | None = Field(
         None,
         description="Comma-separated MCP bearer tokens, each `token` or `token=api_key[:team[|team...]]`.",

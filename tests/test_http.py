@@ -297,7 +297,7 @@ async def test_graceful_shutdown_finishes_the_call_in_flight(sandbox, mode):
 
 
 async def test_healthz_and_readyz(sandbox, monkeypatch):
-    monkeypatch.setattr(gmhttp, "READY_CACHE", 0.0)
+    monkeypatch.setattr(gmhttp.app, "READY_CACHE", 0.0)  # the module that reads it
     with serve(sandbox, tokens()) as srv:
         async with httpx.AsyncClient(base_url=srv.url) as http:
             assert (await http.get("/healthz")).json() == {"status": "ok"}  # no token needed

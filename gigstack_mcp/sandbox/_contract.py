@@ -1,10 +1,12 @@
 """The API contract (an OpenAPI 3.1 document written from shared/gigstack-api.md, kept as
-contract/base.json plus one contract/<resource>.json per resource) and the jsonschema validation of
-request bodies against it. The client tests check outgoing requests against the same document."""
+contract/base.json plus one contract/<resource>.json per resource): the operations the sandbox serves
+(checked when the app is built), the request bodies it accepts and the answers it gives (checked in
+tests/test_contract.py). operationIds are the tool names where a tool exists."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -41,11 +43,14 @@ def _pointer(*parts: str) -> str:
     return "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def _operation(method: str, path: str) -> dict[str, Any]:
+    return contract().get("paths", {}).get(path, {}).get(method.lower()) or {}
+
+
 @cache
 def body_validator(method: str, path: str) -> Draft202012Validator | None:
     """Validator for the JSON body of `method path` (path as in the contract, e.g. /clients/{id})."""
-    op = contract().get("paths", {}).get(path, {}).get(method.lower())
-    if not op or "requestBody" not in op:
+    if "requestBody" not in _operation(method, path):
         return None
     ref = f"{_URI}#/" + _pointer(
         "paths", path, method.lower(), "requestBody", "content", "application/json", "schema"
@@ -65,11 +70,49 @@ def body_error(method: str, path: str, body: Any) -> str | None:
     return f"{where}: {error.message}" if where else error.message
 
 
-def operations() -> list[tuple[str, str, str]]:
-    """(METHOD, path, operationId) for every operation in the contract."""
-    out = []
-    for path, item in contract().get("paths", {}).items():
-        for method, op in item.items():
-            if method in {"get", "post", "put", "delete", "patch"}:
-                out.append((method.upper(), path, op.get("operationId", "")))
-    return out
+def declared() -> dict[str, tuple[str, str]]:
+    """operationId -> (METHOD, path) for every operation in the contract."""
+    return {
+        op["operationId"]: (method.upper(), path)
+        for path, item in contract().get("paths", {}).items()
+        for method, op in item.items()
+    }
+
+
+def unserved(served: Iterable[tuple[str, str, str]]) -> list[str]:
+    """How the sandbox's (METHOD, path, operationId) table differs from the contract ([] when it serves
+    exactly the contract's operations)."""
+    have = {op_id: (method, path) for method, path, op_id in served}
+    want = declared()
+    problems = [f"{op_id}: {have[op_id]} not in the contract" for op_id in have.keys() - want.keys()]
+    problems += [f"{op_id}: {want[op_id]} not served by the sandbox" for op_id in want.keys() - have.keys()]
+    problems += [
+        f"{op_id}: the sandbox serves {have[op_id]}, the contract says {want[op_id]}"
+        for op_id in have.keys() & want.keys()
+        if have[op_id] != want[op_id]
+    ]
+    return sorted(problems)
+
+
+@cache
+def _response_validator(method: str, path: str, status: str) -> Draft202012Validator | None:
+    responses = _operation(method, path).get("responses", {})
+    key = status if status in responses else "default" if "default" in responses else None
+    if key is None:
+        return None
+    ref = f"{_URI}#/" + _pointer(
+        "paths", path, method.lower(), "responses", key, "content", "application/json", "schema"
+    )
+    return Draft202012Validator({"$ref": ref}, registry=_registry())
+
+
+def response_error(method: str, path: str, status: int, body: Any) -> str | None:
+    """None when an answer fits the response the contract declares for its status, else why not."""
+    validator = _response_validator(method, path, str(status))
+    if validator is None:
+        return f"{method} {path}: no response declared for status {status}"
+    error = best_match(validator.iter_errors(body))
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path)
+    return f"{method} {path} {status}: {where + ': ' if where else ''}{error.message}"

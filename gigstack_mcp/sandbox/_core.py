@@ -157,7 +157,6 @@ class Operation:
     path: str  # under /v2, Starlette syntax: /clients/{id}
     operation_id: str
     handler: Handler
-    idempotent_create: bool = False  # POST that replays the first answer for a repeated key
 
 
 @dataclass
@@ -173,9 +172,11 @@ class Resource:
         self.seed = fn
         return fn
 
-    def op(self, method: str, path: str, operation_id: str, *, idempotent_create: bool = False):
+    def op(self, method: str, path: str, operation_id: str):
+        """Decorator: `fn` serves this contract operation (create_app refuses one the contract lacks)."""
+
         def deco(fn: Handler) -> Handler:
-            self.operations.append(Operation(method, path, operation_id, fn, idempotent_create))
+            self.operations.append(Operation(method, path, operation_id, fn))
             return fn
 
         return deco

@@ -44,6 +44,9 @@ class SandboxState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     files_secret: str = field(default_factory=lambda: secrets.token_hex(16))
     in_flight: int = 0  # requests being served (a slow, faulted one outlives its client's timeout)
+    # Tests turn this on to check every answer against the contract's declared responses.
+    check_responses: bool = False
+    response_problems: list[str] = field(default_factory=list)
 
     def seed(self) -> None:
         """Demo data for every key's team not in the store yet: the team, clients and services, then
@@ -60,6 +63,8 @@ class SandboxState:
         old.close()
         self.faults.reset()
         self.requests.clear()
+        self.check_responses = False
+        self.response_problems.clear()
         self.seed()
 
     def record(self, entry: dict[str, Any]) -> None:
@@ -89,10 +94,19 @@ def _auth(state: SandboxState, request: Request) -> str:
 
 
 def _endpoint(state: SandboxState, op: Operation):
+    async def checked(request: Request) -> Response:
+        response = await endpoint(request)
+        if state.check_responses:
+            body = json.loads(response.body) if isinstance(response, JSONResponse) else None
+            if problem := _contract.response_error(op.method, op.path, response.status_code, body):
+                state.response_problems.append(problem)
+        return response
+
     async def endpoint(request: Request) -> Response:
         entry: dict[str, Any] = {
             "method": request.method,
             "path": request.url.path[3:],
+            "operation": op.operation_id,
             "query": dict(request.query_params),
             # which TCP connection carried it: shows whether a client keeps its connections alive
             "peer": f"{request.client.host}:{request.client.port}" if request.client else None,
@@ -160,7 +174,7 @@ def _endpoint(state: SandboxState, op: Operation):
         finally:
             state.record(entry)
 
-    return endpoint
+    return checked
 
 
 def _admin_routes(state: SandboxState) -> list[Route]:
@@ -208,10 +222,10 @@ def create_app(
     )
     if seed:
         state.seed()
-    routes: list[Route] = []
-    for resource in resources():
-        for op in resource.operations:
-            routes.append(Route(f"/v2{op.path}", _endpoint(state, op), methods=[op.method]))
+    operations = [op for resource in resources() for op in resource.operations]
+    if problems := _contract.unserved((op.method, op.path, op.operation_id) for op in operations):
+        raise RuntimeError("the sandbox does not serve its contract: " + "; ".join(problems))
+    routes = [Route(f"/v2{op.path}", _endpoint(state, op), methods=[op.method]) for op in operations]
     from . import payments, receipts
     from .files import file_routes
 

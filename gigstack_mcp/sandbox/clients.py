@@ -98,12 +98,12 @@ def summary(doc: Doc) -> Doc:
     return {k: doc.get(k) for k in keys} | {"zip": (doc.get("address") or {}).get("zip")}
 
 
-@resource.op("GET", "/clients", "listClients")
+@resource.op("GET", "/clients", "list_clients")
 def list_clients(ctx: Ctx):
     return ctx.page(COLL, "Clients retrieved successfully")
 
 
-@resource.op("GET", "/clients/search", "searchClients")
+@resource.op("GET", "/clients/search", "search_clients")
 def search_clients(ctx: Ctx):
     q = (ctx.query.get("q") or "").strip().lower()
     if not q:
@@ -112,32 +112,32 @@ def search_clients(ctx: Ctx):
     return ctx.page(COLL, "Clients found", lambda d: any(q in str(d.get(f) or "").lower() for f in fields))
 
 
-@resource.op("POST", "/clients", "createClient")
+@resource.op("POST", "/clients", "create_client")
 def create_client(ctx: Ctx):
     doc, created = create(ctx, ctx.body)
     return ok(doc, "Client created successfully" if created else "Client found", 201 if created else 200)
 
 
-@resource.op("GET", "/clients/{id}", "getClient")
+@resource.op("GET", "/clients/{id}", "get_client")
 def get_client(ctx: Ctx):
     return ok(ctx.get_or_404(COLL, ctx.params["id"], "Client"), "Client retrieved successfully")
 
 
-@resource.op("PUT", "/clients/{id}", "updateClient")
+@resource.op("PUT", "/clients/{id}", "update_client")
 def update_client(ctx: Ctx):
     doc = ctx.get_or_404(COLL, ctx.params["id"], "Client")
     _check_shape(ctx.body)
     return ok(ctx.store.put(ctx.team, COLL, _apply(doc, ctx.body)), "Client updated successfully")
 
 
-@resource.op("DELETE", "/clients/{id}", "deleteClient")
+@resource.op("DELETE", "/clients/{id}", "delete_client")
 def delete_client(ctx: Ctx):
     doc = ctx.get_or_404(COLL, ctx.params["id"], "Client")
     ctx.store.delete(ctx.team, COLL, doc["id"])
     return ok({"id": doc["id"], "deleted": True}, "Client deleted successfully")
 
 
-@resource.op("POST", "/clients/validate/{id}", "validateClient")
+@resource.op("POST", "/clients/validate/{id}", "validate_client_fiscal_info")
 def validate_client(ctx: Ctx):
     doc = ctx.get_or_404(COLL, ctx.params["id"], "Client")
     issues = fiscal_issues(doc)
@@ -155,7 +155,7 @@ def validate_client(ctx: Ctx):
     )
 
 
-@resource.op("POST", "/clients/customerportal", "createClientPortalToken")
+@resource.op("POST", "/clients/customerportal", "create_client_portal_token")
 def customer_portal(ctx: Ctx):
     body = ctx.body or {}
     if body.get("id"):

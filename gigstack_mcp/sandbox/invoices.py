@@ -68,18 +68,18 @@ def _listing(ctx: Ctx, invoice_type: str):
 # -- income ---------------------------------------------------------------------------------------------
 
 
-@resource.op("GET", "/invoices/income", "listIncomeInvoices")
+@resource.op("GET", "/invoices/income", "list_income_invoices")
 def list_income(ctx: Ctx):
     return _listing(ctx, "I")
 
 
-@resource.op("POST", "/invoices/income", "createIncomeInvoice", idempotent_create=True)
+@resource.op("POST", "/invoices/income", "create_income_invoice")
 def create_income(ctx: Ctx):
     doc = build_invoice(ctx, ctx.body, "I")
     return ok(view(ctx, doc, created=True), "Invoice created successfully", 201)
 
 
-@resource.op("GET", "/invoices/income/{uuid}", "getIncomeInvoice")
+@resource.op("GET", "/invoices/income/{uuid}", "get_income_invoice")
 def get_income(ctx: Ctx):
     return ok(view(ctx, _get(ctx, "I")), "Invoice retrieved successfully")
 
@@ -87,18 +87,18 @@ def get_income(ctx: Ctx):
 # -- egress ---------------------------------------------------------------------------------------------
 
 
-@resource.op("GET", "/invoices/egress", "listEgressInvoices")
+@resource.op("GET", "/invoices/egress", "list_egress_invoices")
 def list_egress(ctx: Ctx):
     return _listing(ctx, "E")
 
 
-@resource.op("POST", "/invoices/egress", "createEgressInvoice", idempotent_create=True)
+@resource.op("POST", "/invoices/egress", "create_egress_invoice")
 def create_egress(ctx: Ctx):
     doc = build_invoice(ctx, ctx.body, "E")
     return ok(view(ctx, doc, created=True), "Egress invoice created successfully", 201)
 
 
-@resource.op("GET", "/invoices/egress/{uuid}", "getEgressInvoice")
+@resource.op("GET", "/invoices/egress/{uuid}", "get_egress_invoice")
 def get_egress(ctx: Ctx):
     return ok(view(ctx, _get(ctx, "E")), "Invoice retrieved successfully")
 
@@ -106,12 +106,12 @@ def get_egress(ctx: Ctx):
 # -- payment complements ------------------------------------------------------------------------------
 
 
-@resource.op("GET", "/invoices/payment", "listPaymentComplements")
+@resource.op("GET", "/invoices/payment", "list_payment_complements")
 def list_complements(ctx: Ctx):
     return _listing(ctx, "P")
 
 
-@resource.op("GET", "/invoices/payment/{uuid}", "getPaymentComplement")
+@resource.op("GET", "/invoices/payment/{uuid}", "get_payment_complement")
 def get_complement(ctx: Ctx):
     return ok(view(ctx, _get(ctx, "P")), "Payment complement retrieved successfully")
 
@@ -119,7 +119,7 @@ def get_complement(ctx: Ctx):
 # -- files and cancellation -------------------------------------------------------------------------------
 
 
-@resource.op("GET", "/invoices/{uuid}/files", "getInvoiceFiles")
+@resource.op("GET", "/invoices/{uuid}/files", "get_invoice_files")
 def get_files(ctx: Ctx):
     doc = _get(ctx)
     kind = ctx.query.get("file_type")
@@ -183,7 +183,7 @@ def cancel(ctx: Ctx, doc: Doc, body: dict[str, Any]) -> Doc:
     return ctx.store.put(ctx.team, COLL, doc, id_field="uuid")
 
 
-@resource.op("DELETE", "/invoices/{uuid}", "cancelInvoice")
+@resource.op("DELETE", "/invoices/{uuid}", "cancel_invoice")
 def cancel_invoice(ctx: Ctx):
     doc = cancel(ctx, _get(ctx), ctx.body or {})
     message = (

@@ -211,19 +211,19 @@ def _filters(ctx: Ctx):
     return pred
 
 
-@resource.op("GET", "/payments", "listPayments")
+@resource.op("GET", "/payments", "list_payments")
 def list_payments(ctx: Ctx):
     envelope = json.loads(ctx.page(COLL, "Payments retrieved successfully", _filters(ctx)).body)
     envelope["data"] = [_view(ctx, d) for d in envelope["data"]]
     return JSONResponse(envelope)
 
 
-@resource.op("GET", "/payments/{id}", "getPayment")
+@resource.op("GET", "/payments/{id}", "get_payment")
 def get_payment(ctx: Ctx):
     return ok(_view(ctx, ctx.get_or_404(COLL, ctx.params["id"], "Payment")), "Payment retrieved successfully")
 
 
-@resource.op("POST", "/payments/request", "requestPayment")
+@resource.op("POST", "/payments/request", "request_payment")
 def request_payment(ctx: Ctx):
     body = ctx.body
     automation = _automation(body, "none")
@@ -238,7 +238,7 @@ def request_payment(ctx: Ctx):
     return ok(_view(ctx, doc), "Payment request created successfully", 201)
 
 
-@resource.op("POST", "/payments/register", "registerPayment")
+@resource.op("POST", "/payments/register", "register_payment")
 def register_payment(ctx: Ctx):
     body = ctx.body
     _check_payment_form(body.get("payment_form"))
@@ -255,7 +255,7 @@ def register_payment(ctx: Ctx):
     return ok(_view(ctx, doc), "Payment registered successfully", 201)
 
 
-@resource.op("POST", "/payments/{id}/paid", "markPaymentPaid")
+@resource.op("POST", "/payments/{id}/paid", "mark_payment_paid")
 def mark_paid(ctx: Ctx):
     doc = ctx.get_or_404(COLL, ctx.params["id"], "Payment")
     if doc["status"] not in OPEN:
@@ -267,7 +267,7 @@ def mark_paid(ctx: Ctx):
     return ok(_view(ctx, doc), "Payment marked as paid")
 
 
-@resource.op("POST", "/payments/{id}/refund", "refundPayment")
+@resource.op("POST", "/payments/{id}/refund", "refund_payment")
 def refund_payment(ctx: Ctx):
     doc = ctx.get_or_404(COLL, ctx.params["id"], "Payment")
     if doc["status"] == "refunded":
@@ -305,7 +305,7 @@ def refund_payment(ctx: Ctx):
     return ok(_view(ctx, doc), "Payment refunded successfully")
 
 
-@resource.op("DELETE", "/payments/{id}", "cancelPayment")
+@resource.op("DELETE", "/payments/{id}", "cancel_payment")
 def cancel_payment(ctx: Ctx):
     doc = ctx.get_or_404(COLL, ctx.params["id"], "Payment")
     if doc["status"] == "cancelled":

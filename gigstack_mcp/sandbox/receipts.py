@@ -237,13 +237,13 @@ def stamp_pending_for_client(ctx: Ctx, client: dict[str, Any]) -> dict[str, Any]
     return {"stamped": len(results) - failed, "failed": failed, "remaining": failed, "results": results}
 
 
-@resource.op("POST", "/clients/{id}/stamp-pending-receipts", "stampClientPendingReceipts")
+@resource.op("POST", "/clients/{id}/stamp-pending-receipts", "stamp_client_pending_receipts")
 def stamp_pending_receipts(ctx: Ctx):
     doc = ctx.get_or_404(clients.COLL, ctx.params["id"], "Client")
     return ok(stamp_pending_for_client(ctx, doc), "Pending receipts processed")
 
 
-@resource.op("GET", "/receipts", "listReceipts")
+@resource.op("GET", "/receipts", "list_receipts")
 def list_receipts(ctx: Ctx):
     for _, doc in ctx.store.all(ctx.team, COLL):
         _refresh(ctx, doc)
@@ -261,20 +261,20 @@ def list_receipts(ctx: Ctx):
     return JSONResponse(envelope)
 
 
-@resource.op("GET", "/receipts/{id}", "getReceipt")
+@resource.op("GET", "/receipts/{id}", "get_receipt")
 def get_receipt(ctx: Ctx):
     doc = _refresh(ctx, ctx.get_or_404(COLL, ctx.params["id"], "Receipt"))
     return ok(_view(ctx, doc), "Receipt retrieved successfully")
 
 
-@resource.op("POST", "/receipts", "createReceipt")
+@resource.op("POST", "/receipts", "create_receipt")
 def create_receipt(ctx: Ctx):
     body = ctx.body
     client = clients.resolve(ctx, body["client"]) if body.get("client") else None
     return ok(_view(ctx, create(ctx, body, client)), "Receipt created successfully", 201)
 
 
-@resource.op("POST", "/receipts/{id}/stamp", "stampReceipt")
+@resource.op("POST", "/receipts/{id}/stamp", "stamp_receipt")
 def stamp_receipt(ctx: Ctx):
     receipt = ctx.get_or_404(COLL, ctx.params["id"], "Receipt")
     body = ctx.body
@@ -283,7 +283,7 @@ def stamp_receipt(ctx: Ctx):
     return ok(data, "Receipt stamped successfully", 201)
 
 
-@resource.op("DELETE", "/receipts/{id}", "cancelReceipt")
+@resource.op("DELETE", "/receipts/{id}", "cancel_receipt")
 def cancel_receipt(ctx: Ctx):
     doc = _refresh(ctx, ctx.get_or_404(COLL, ctx.params["id"], "Receipt"))
     if doc["status"] == "cancelled":

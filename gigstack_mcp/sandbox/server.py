@@ -3,13 +3,12 @@ server with no API key), or standalone in the foreground (`gigstack-mcp sandbox`
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from typing import Any
 
 import uvicorn
 
+from .._threaded import ServerThread, bind_loopback
 from .app import SandboxState, create_app
 
 
@@ -27,17 +26,12 @@ class SandboxServer:
         fault_seed: int | None = None,
     ) -> None:
         self.api_key = api_key if isinstance(api_key, str) else next(iter(api_key))
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit it: without it keep-alive requests wait ~40 ms on delayed ACKs.
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.bind((host, port))
-        self.host, self.port = self._sock.getsockname()[:2]
+        sock = bind_loopback(host, port)
+        self.host, self.port = sock.getsockname()[:2]
         self.base_url = f"http://{self.host}:{self.port}"
         self.app = create_app(api_key, db=db, seed=seed, base_url=self.base_url, fault_seed=fault_seed)
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread: threading.Thread | None = None
+        self._thread = ServerThread(config, sock, "the gigstack sandbox", "gigstack-sandbox")
 
     @property
     def url(self) -> str:
@@ -48,15 +42,7 @@ class SandboxServer:
         return self.app.state.sandbox  # type: ignore[attr-defined]
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, name="gigstack-sandbox", daemon=True
-        )
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the gigstack sandbox did not start")
-            time.sleep(0.005)
         return self
 
     def wait_idle(self, timeout: float = 10) -> None:
@@ -74,10 +60,7 @@ class SandboxServer:
         self.state.reset()
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread:
-            self._thread.join(timeout=5)
-        self._sock.close()
+        self._thread.stop(timeout=5)
 
     def __enter__(self) -> SandboxServer:
         return self.start()

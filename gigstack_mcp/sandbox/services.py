@@ -46,12 +46,12 @@ def _apply(doc: Doc, body: dict[str, Any]) -> Doc:
     return doc
 
 
-@resource.op("GET", "/services", "listServices")
+@resource.op("GET", "/services", "list_services")
 def list_services(ctx: Ctx):
     return ctx.page(COLL, "Services retrieved successfully")
 
 
-@resource.op("POST", "/services", "createService")
+@resource.op("POST", "/services", "create_service")
 def create_service(ctx: Ctx):
     body = ctx.body
     if not body.get("description") or body.get("unit_price") is None:
@@ -70,19 +70,19 @@ def create_service(ctx: Ctx):
     return ok(ctx.store.put(ctx.team, COLL, _apply(doc, body)), "Service created successfully", 201)
 
 
-@resource.op("GET", "/services/{id}", "getService")
+@resource.op("GET", "/services/{id}", "get_service")
 def get_service(ctx: Ctx):
     return ok(ctx.get_or_404(COLL, ctx.params["id"], "Service"), "Service retrieved successfully")
 
 
-@resource.op("PUT", "/services/{id}", "updateService")
+@resource.op("PUT", "/services/{id}", "update_service")
 def update_service(ctx: Ctx):
     doc = ctx.get_or_404(COLL, ctx.params["id"], "Service")
     _check(ctx.body)
     return ok(ctx.store.put(ctx.team, COLL, _apply(doc, ctx.body)), "Service updated successfully")
 
 
-@resource.op("DELETE", "/services/{id}", "deleteService")
+@resource.op("DELETE", "/services/{id}", "delete_service")
 def delete_service(ctx: Ctx):
     doc = ctx.get_or_404(COLL, ctx.params["id"], "Service")
     ctx.store.delete(ctx.team, COLL, doc["id"])

@@ -168,12 +168,12 @@ def seed(store: Store, team: str) -> None:
 # -- operations ------------------------------------------------------------------------------------
 
 
-@resource.op("GET", "/teams", "listTeams")
+@resource.op("GET", "/teams", "list_teams")
 def list_teams(ctx: Ctx):
     return dataclasses.replace(ctx, team=home(ctx)).page(COLL, "Teams retrieved successfully")
 
 
-@resource.op("GET", "/teams/integrations", "getTeamIntegrations")
+@resource.op("GET", "/teams/integrations", "get_team_integrations")
 def get_integrations(ctx: Ctx):
     doc = team_or_404(ctx, ctx.team)
     integrations = doc.get("integrations") or {}
@@ -188,12 +188,12 @@ def get_integrations(ctx: Ctx):
     )
 
 
-@resource.op("GET", "/teams/{id}", "getTeam")
+@resource.op("GET", "/teams/{id}", "get_team")
 def get_team(ctx: Ctx):
     return ok(team_or_404(ctx, ctx.params["id"]), "Team retrieved successfully")
 
 
-@resource.op("POST", "/teams", "createTeam")
+@resource.op("POST", "/teams", "create_team")
 def create_team(ctx: Ctx):
     body = ctx.body
     _check_fiscal(body)
@@ -226,20 +226,20 @@ def create_team(ctx: Ctx):
     return ok(data, "Team created successfully", 201)
 
 
-@resource.op("PUT", "/teams/{id}", "updateTeam")
+@resource.op("PUT", "/teams/{id}", "update_team")
 def update_team(ctx: Ctx):
     doc = team_or_404(ctx, ctx.params["id"])
     _check_fiscal(ctx.body)
     return ok(save(ctx, _apply(doc, ctx.body)), "Team updated successfully")
 
 
-@resource.op("GET", "/teams/{id}/onboarding-url", "getTeamOnboardingUrl")
+@resource.op("GET", "/teams/{id}/onboarding-url", "get_team_onboarding_url")
 def onboarding_url(ctx: Ctx):
     doc = team_or_404(ctx, ctx.params["id"])
     return ok(_onboarding(ctx, doc["id"]), "Onboarding URL generated successfully")
 
 
-@resource.op("GET", "/teams/{id}/series", "getTeamSeries")
+@resource.op("GET", "/teams/{id}/series", "get_team_series")
 def get_series(ctx: Ctx):
     doc = team_or_404(ctx, ctx.params["id"])
     ensure_series(ctx.store, doc["id"])
@@ -255,7 +255,7 @@ def get_series(ctx: Ctx):
     )
 
 
-@resource.op("POST", "/teams/{id}/series", "createTeamSeries")
+@resource.op("POST", "/teams/{id}/series", "create_team_series")
 def create_series(ctx: Ctx):
     doc = team_or_404(ctx, ctx.params["id"])
     ensure_series(ctx.store, doc["id"])
@@ -277,7 +277,7 @@ def create_series(ctx: Ctx):
     return ok(ctx.store.put(doc["id"], SERIES, series), "Series created successfully", 201)
 
 
-@resource.op("PUT", "/teams/{id}/series/{seriesId}", "updateTeamSeries")
+@resource.op("PUT", "/teams/{id}/series/{seriesId}", "update_team_series")
 def update_series(ctx: Ctx):
     team = team_or_404(ctx, ctx.params["id"])
     ensure_series(ctx.store, team["id"])
@@ -306,7 +306,7 @@ def _merge(base: Doc, patch: Doc) -> Doc:
     return out
 
 
-@resource.op("PUT", "/teams/{id}/settings", "updateTeamSettings")
+@resource.op("PUT", "/teams/{id}/settings", "update_team_settings")
 def update_settings(ctx: Ctx):
     doc = team_or_404(ctx, ctx.params["id"])
     ensure_series(ctx.store, doc["id"])
@@ -318,7 +318,7 @@ def update_settings(ctx: Ctx):
     return ok(save(ctx, doc), "Team settings updated successfully")
 
 
-@resource.op("POST", "/teams/{id}/add-member", "addTeamMember")
+@resource.op("POST", "/teams/{id}/add-member", "add_team_member")
 def add_team_member(ctx: Ctx):
     doc = team_or_404(ctx, ctx.params["id"])
     user = _user(ctx, ctx.body["id"])
@@ -336,7 +336,7 @@ def add_team_member(ctx: Ctx):
     )
 
 
-@resource.op("POST", "/teams/{id}/remove-member", "removeTeamMember")
+@resource.op("POST", "/teams/{id}/remove-member", "remove_team_member")
 def remove_team_member(ctx: Ctx):
     doc = team_or_404(ctx, ctx.params["id"])
     members = doc.get("members") or []

@@ -90,12 +90,12 @@ def seed(store: Store, team: str) -> None:
         store.put(team, TEAMS, home_team)
 
 
-@resource.op("GET", "/users", "listUsers")
+@resource.op("GET", "/users", "list_users")
 def list_users(ctx: Ctx):
     return dataclasses.replace(ctx, team=home(ctx)).page(COLL, "Users retrieved successfully")
 
 
-@resource.op("GET", "/users/{id}", "getUser")
+@resource.op("GET", "/users/{id}", "get_user")
 def get_user(ctx: Ctx):
     user = ctx.store.get(home(ctx), COLL, ctx.params["id"])
     if user is None:
@@ -103,7 +103,7 @@ def get_user(ctx: Ctx):
     return ok(_with_teams(ctx, user), "User retrieved successfully")
 
 
-@resource.op("POST", "/users", "createUser")
+@resource.op("POST", "/users", "create_user")
 def create_user(ctx: Ctx):
     body = ctx.body
     account = home(ctx)
@@ -135,7 +135,7 @@ def create_user(ctx: Ctx):
     return ok(data, "User created successfully", 201)
 
 
-@resource.op("PUT", "/users/{id}", "updateUser")
+@resource.op("PUT", "/users/{id}", "update_user")
 def update_user(ctx: Ctx):
     account = home(ctx)
     user = ctx.store.get(account, COLL, ctx.params["id"])
@@ -147,7 +147,7 @@ def update_user(ctx: Ctx):
     return ok(_with_teams(ctx, user), "User updated successfully")
 
 
-@resource.op("POST", "/users/reset-password", "resetUserPassword")
+@resource.op("POST", "/users/reset-password", "reset_user_password")
 def reset_password(ctx: Ctx):
     user = _by_email(ctx.store, home(ctx), ctx.body["email"])
     if user is None:
