@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Optional, TypeVar
 
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, Elicit, Resolve
@@ -336,8 +336,22 @@ def _allowed(field_name: str) -> str | None:
     return None
 
 
-def _validation_text(exc: ValidationError, arguments: Iterable[str] = ()) -> str:
-    """One clause per problem: where, what was given, what is allowed. Never pydantic's URLs."""
+def _keys_at(arguments: Mapping[str, Any], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the object at `loc` takes, read from the published input schema (its `properties`)."""
+    node: Any = {"properties": arguments}
+    for part in loc:
+        branches = node.get("anyOf") or [node]
+        node = next((b for b in branches if b.get("type") != "null"), {})
+        node = node.get("items", {}) if isinstance(part, int) else node.get("properties", {}).get(part, {})
+    branches = node.get("anyOf") or [node]
+    node = next((b for b in branches if b.get("type") != "null"), {})
+    return list(node.get("properties", {}))
+
+
+def _validation_text(exc: ValidationError, arguments: Mapping[str, Any] | Iterable[str] = ()) -> str:
+    """One clause per problem: where, what was given, what is allowed. Never pydantic's URLs.
+    `arguments`: the input schema's properties (or the argument names), to name the allowed keys."""
+    props = arguments if isinstance(arguments, Mapping) else {name: {} for name in arguments}
     parts = []
     for err in exc.errors():
         where = ".".join(str(x) for x in err["loc"]) or "arguments"
@@ -347,8 +361,12 @@ def _validation_text(exc: ValidationError, arguments: Iterable[str] = ()) -> str
         kind = err["type"]
         if kind == "missing":
             text = "required"
+        elif kind == "extra_forbidden" and len(err["loc"]) > 1:
+            keys = _keys_at(props, err["loc"][:-1])
+            owner = ".".join(str(x) for x in err["loc"][:-1])
+            text = "unknown key" + (f"; {owner} takes: {', '.join(keys)}" if keys else "")
         elif kind == "extra_forbidden":
-            text = "unknown argument" + (f"; this tool takes: {', '.join(arguments)}" if arguments else "")
+            text = "unknown argument" + (f"; this tool takes: {', '.join(props)}" if props else "")
         elif kind == "string_pattern_mismatch" and name == "use" and str(err.get("input")).upper() == "P01":
             text = "P01 (Por definir) does not exist in CFDI 4.0; use S01 (no fiscal effects) or the real use"
         elif kind == "string_pattern_mismatch" and (allowed := _allowed(name)):
@@ -423,11 +441,13 @@ def _signature(params: type[ToolParams], extra: list[inspect.Parameter]) -> insp
     fields = sorted(params.model_fields.items(), key=lambda kv: kv[0] == "team")
     for name, f in fields:
         fi = copy.copy(f)
-        default = inspect.Parameter.empty if f.is_required() else (None if f.default_factory else f.default)
+        # An optional argument takes null as "not given" (the params model then applies its default).
+        kind = f.annotation if f.is_required() else Optional[f.annotation]  # noqa: UP045 (a runtime type)
+        default = inspect.Parameter.empty if f.is_required() else None
         fi.default, fi.default_factory = PydanticUndefined, None
         out.append(
             inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[f.annotation, fi]
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, fi]
             )
         )
     return inspect.Signature(out + extra)
