@@ -130,7 +130,7 @@ class Toolset:
 
 # -- selection ------------------------------------------------------------------------------------
 
-DEFAULT_TOOLSETS = ("clients", "services", "invoices", "payments", "receipts", "catalogs")
+DEFAULT_TOOLSETS = ("clients", "services", "invoices", "payments", "catalogs")
 
 
 def all_toolsets() -> dict[str, Toolset]:

@@ -1,7 +1,7 @@
 """The typed tool contract through the real server and the sandbox (issue 13): `null` is "not given" for
 every optional argument at every depth (what strict-mode clients send), unknown keys are refused at
 every depth naming the keys of that object, updates never send an empty object, and free-form maps
-travel as {key, value} pairs but reach gigstack as its plain object."""
+travel as "key=value" strings but reach gigstack as its plain object."""
 
 from __future__ import annotations
 
@@ -173,14 +173,15 @@ async def test_an_update_never_sends_an_empty_object(mcp, sandbox):
 
 @pytest.mark.anyio
 async def test_metadata_pairs_reach_gigstack_as_its_object(mcp, sandbox):
-    pairs = [{"key": "order", "value": "A-17"}, {"key": "channel", "value": "web"}]
-    await call_ok(mcp, "update_client", {"id": ACME, "metadata": pairs})
+    await call_ok(mcp, "update_client", {"id": ACME, "metadata": ["order=A-17", "note=a=b"]})
     await call_ok(mcp, "update_client", {"id": ACME, "metadata": {"order": "A-18"}})  # gigstack's own form
     first, second = sandbox.state.api_requests("PUT", rf"^/clients/{ACME}$")
-    assert first["body"] == {"metadata": {"order": "A-17", "channel": "web"}}
+    assert first["body"] == {"metadata": {"order": "A-17", "note": "a=b"}}
     assert second["body"] == {"metadata": {"order": "A-18"}}
-    text = await call_err(mcp, "update_client", {"id": ACME, "metadata": [{"key": "n", "value": 5}]})
-    assert "metadata.0.value" in text
+    for bad in (["no-equals-sign"], {"n": 5}):
+        text = await call_err(mcp, "update_client", {"id": ACME, "metadata": bad})
+        assert "metadata.0" in text, text
+    assert len(sandbox.state.api_requests("PUT", rf"^/clients/{ACME}$")) == 2
 
 
 def test_optional_walk_sees_nested_properties():

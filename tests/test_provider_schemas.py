@@ -217,7 +217,7 @@ EXAMPLES = [
     ("create_service", {k: v for k, v in item().items() if k != "quantity"}),
     ("request_payment", {"client": {"id": "client_acme"}, "items": [item()]}),
     ("register_payment", {"client": {"id": "client_acme"}, "items": [item()], "payment_form": "03"}),
-    ("create_receipt", {"items": [item()], "payment_form": "01", "metadata": [{"key": "k", "value": "v"}]}),
+    ("create_receipt", {"items": [item()], "payment_form": "01", "metadata": ["channel=web"]}),
 ]
 
 

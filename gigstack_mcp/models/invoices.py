@@ -20,7 +20,7 @@ Rfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$"), text(
 RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("c_RegimenFiscal, e.g. 601")]
 # c_FormaPago (gigstack-api.md §4.4): 01-06, 08, 12-15, 17, 23-31, 99
 PaymentForm = Annotated[
-    str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$"), text("c_FormaPago, e.g. 03 transfer")
+    str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$"), text("c_FormaPago, e.g. 03")
 ]
 Motive = Literal["01", "02", "03", "04"]
 MOTIVES = {
@@ -56,9 +56,7 @@ class ClientSearch(Strict):
     on_value: str
 
 
-class InvoiceClient(Strict):
-    """{id} or fiscal data"""
-
+class InvoiceClient(Strict):  # {id}, or the receiver's fiscal data
     id: str | None = None
     legal_name: str | None = None
     tax_id: Rfc | None = None
@@ -103,13 +101,13 @@ class CreateInvoiceParams(InvoiceFields):
 
     # same key, same invoice; the pattern (8-128 of [A-Za-z0-9._:-]) still validates
     idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$")] | None = None
-    preview_token: str | None = Field(None, description="From preview_invoice")
+    preview_token: str | None = None  # from preview_invoice (its text says so)
 
 
 class PreviewInvoiceParams(InvoiceFields):
     local_fields: ClassVar[tuple[str, ...]] = ("invoice_type",)
 
-    invoice_type: Literal["I", "E"] = Field("I", description="E: credit note; default I")
+    invoice_type: Literal["I", "E"] = Field("I", description="E: credit note")
 
 
 class UuidParams(ToolParams):
