@@ -44,9 +44,10 @@ def _prune(node: Any) -> Any:
 
 class Strict(BaseModel):
     """A nested input object: unknown keys are an error naming the keys it takes (a typo must not
-    silently drop a field of a tax document), and null is "not given"."""
+    silently drop a field of a tax document), and null is "not given". Values are taken as the schema
+    types them (strict: `true` is not a quantity, "2" is not a number)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
     @model_validator(mode="before")
     @classmethod
