@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl = sub.add_parser("tools", help="list the tools with their schema sizes")
     tl.add_argument("--toolsets", default="all")
     tl.add_argument("--json", action="store_true", help="machine-readable output")
+    tl.add_argument("--before", metavar="FILE", help="an earlier `tools --json`: print before and after")
     return parser
 
 
@@ -149,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "tools":
         from .toolinfo import print_tools
 
-        print_tools(args.toolsets, as_json=args.json)
+        print_tools(args.toolsets, as_json=args.json, before=args.before)
         return
 
     from .registry import ConfigError

@@ -5,10 +5,12 @@ travel as "key=value" strings but reach gigstack as its plain object."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from gigstack_mcp.cli import main
 from gigstack_mcp.sandbox.examples import ACME, income_invoice, item
 
 from .conftest import call_err, call_ok, call_refused
@@ -188,3 +190,17 @@ def test_optional_walk_sees_nested_properties():
     """The helper the strict-fill test relies on reaches nested optionals (a guard on the test itself)."""
     nested = {(w, n) for w, n, _ in _optional(TOOLS["create_income_invoice"].input_schema)}
     assert (".items[]", "discount") in nested and (".client", "search") in nested
+
+
+def test_tools_command_prints_before_and_after(tmp_path, capsys):
+    """`gigstack-mcp tools --before FILE` (a `tools --json` saved earlier) shows each tool's change."""
+    main(["tools", "--toolsets", "clients", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    rows[0]["chars"] -= 100
+    saved = tmp_path / "before.json"
+    saved.write_text(json.dumps(rows[1:] + rows[:1]))
+    main(["tools", "--toolsets", "clients", "--before", str(saved)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(rows[0]["name"]) and out[0].endswith(f"(before {rows[0]['chars']:>6}, +100)")
+    assert out[1].endswith(", +0)")
+    assert out[-1].endswith(f"(before: {len(rows)} tools, {sum(r['chars'] for r in rows)} chars)")
