@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import EmailStr, Field
 
 from ._base import ListParams, Out, Page, Strict, ToolParams, text
+from .clients import UsoCFDI
 from .services import ProductKey, Tax, UnitKey
 
 TeamId = Annotated[str, Field(min_length=1)]
@@ -166,13 +167,13 @@ class Periodicity(In):
 
 
 class SettingsFields(In):
-    """Only the keys to change (gigstack-api.md 3.8)."""
+    """Only the keys to change"""  # gigstack-api.md 3.8
 
     default_description: str | None = None
     invoice_pdf_notes: str | None = None
     product_key: ProductKey | None = None
     unit_key: UnitKey | None = None
-    use: Annotated[str, text("c_UsoCFDI, e.g. G03")] | None = None
+    use: UsoCFDI | None = None
     keep_full_legal_name: bool | None = None
     taxes: list[Tax] | None = None
     taxes_usd: list[Tax] | None = None
@@ -181,7 +182,7 @@ class SettingsFields(In):
     avoid_automations_on_currencies: list[str] | None = None
     override_item_description: bool | None = None
     global_invoice_disabled: bool | None = None
-    uses_on_self_invoice_portal: list[str] | None = None
+    uses_on_self_invoice_portal: list[UsoCFDI] | None = None
     automate_complement_for_ppd_invoices: bool | None = None
     periodicity: Periodicity | None = None
     default_series: DefaultSeries | None = None
