@@ -1,12 +1,37 @@
-"""Compact JSON Schemas: every tool's schema is paid for in every chat, so we send only what helps a
-model fill arguments right (types, enums, patterns, bounds, required, descriptions) and drop what
-pydantic adds for humans (titles, null branches, null defaults) or what restates something else.
-Long patterns and nested shapes are advertised shorter by the params models themselves
-(`models._base.shape`/`text`); the models still validate everything server-side."""
+"""Published JSON Schemas: what the params models validate, in the one dialect OpenAI strict mode
+(through openai-agents), Gemini (through google-genai) and Anthropic all accept
+(tests/test_provider_schemas.py checks each with its real adapter), and no longer than that:
+
+- every nested object declares its properties (no free-form objects: maps go as {key, value} pairs);
+- every enum says `type: string`; every optional property accepts null ("not given"): `type: [T,
+  "null"]`, or `anyOf: [{enum}, {type: null}]` for an enum (Gemini refuses null inside an enum);
+- no `default`, `title`, `additionalProperties`, `format` (but date-time), length bounds or exclusive
+  bounds: some provider refuses or drops each (google-genai crashes on `additionalProperties: false`,
+  googleapis/python-genai#2476; Gemini takes no `format: email|date`; OpenAI strict no `minLength`).
+  openai-agents closes every object itself; the server refuses unknown keys at every depth anyway;
+- definitions are written in place (no `$ref`: several clients resolve none).
+
+Long patterns are advertised as a word and an example (`models._base.text`); the params models still
+validate every field and constraint server-side."""
 
 from __future__ import annotations
 
 from typing import Any
+
+# Keywords no provider's adapter refuses, drops or misreads; anything else is left out.
+_DROPPED = {
+    "title",
+    "default",
+    "additionalProperties",
+    "minLength",
+    "maxLength",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minProperties",
+    "maxProperties",
+    "uniqueItems",
+    "examples",
+}
 
 
 def _strip_null(node: dict[str, Any]) -> dict[str, Any]:
@@ -22,13 +47,26 @@ def _strip_null(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def nullable(node: dict[str, Any]) -> dict[str, Any]:
+    """The same schema, accepting null too (an optional property: null means "not given")."""
+    kind = node.get("type")
+    if "enum" in node:  # the description inside the branch: google-genai drops one beside anyOf
+        return {"anyOf": [{**node, "type": kind or "string"}, {"type": "null"}]}
+    if isinstance(node.get("anyOf"), list):
+        if {"type": "null"} in node["anyOf"]:
+            return node
+        return {**node, "anyOf": [*node["anyOf"], {"type": "null"}]}
+    if isinstance(kind, str):
+        return {**node, "type": [kind, "null"]}
+    if isinstance(kind, list) and "null" not in kind:
+        return {**node, "type": [*kind, "null"]}
+    return node
+
+
 def compact(schema: Any, _root: bool = True) -> Any:
-    """Input schemas: keep every constraint the params model advertises; drop titles, null branches,
-    null defaults, `additionalProperties: false` (the server still refuses unknown arguments and keys,
-    with a tool error naming them, so a typo never silently drops a field of a tax document; saying
-    so in every schema cost ~30 characters a tool), and whatever only restates a default or another
-    keyword (`_redundant`). Definitions used once are written in place (a `$ref` and its `$defs`
-    entry cost more than the definition itself)."""
+    """Input schemas: keep every constraint the params model advertises that all providers take;
+    optional properties nullable; trivial bounds and what only restates something left out
+    (`_redundant`)."""
     if _root and isinstance(schema, dict) and "$defs" in schema:
         schema = _inline_defs(schema)
     if isinstance(schema, list):
@@ -38,18 +76,19 @@ def compact(schema: Any, _root: bool = True) -> Any:
     node = _strip_null(schema)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key == "title" and isinstance(value, str):
-            continue
-        if key == "default" and value is None:
-            continue
-        if key == "additionalProperties" and value is False:
-            continue
-        if _redundant(node, key, value):
+        if key in _DROPPED or _redundant(node, key, value):
             continue
         if key in ("properties", "$defs", "patternProperties"):
             out[key] = {name: compact(sub, False) for name, sub in value.items()}
         else:
             out[key] = compact(value, False)
+    if "enum" in out and "type" not in out:  # Gemini refuses an enum without its type
+        out["type"] = "string"
+    if isinstance(out.get("properties"), dict):
+        required = set(out.get("required", []))
+        out["properties"] = {
+            name: sub if name in required else nullable(sub) for name, sub in out["properties"].items()
+        }
     return out
 
 
@@ -59,47 +98,20 @@ _JSON_TYPES = {"string": str, "boolean": bool, "integer": int, "number": (int, f
 def _redundant(node: dict[str, Any], key: str, value: Any) -> bool:
     """Keywords that tell a model nothing the rest of the node does not (validation is the params
     model's, server-side, and unchanged):
-    - `type` next to an `enum` whose values all have that type (the enum already says it);
-    - `additionalProperties: true` (the JSON Schema default);
-    - `format: email` (the field is named email; pydantic's EmailStr still checks it);
-    - bounds no sensible value breaks: amounts and counts above 0 or 1, ids and lists not empty, text
-      up to 100+ characters. A model never sends an empty id or a negative price; if it did, the
-      params model refuses it with an error naming the field, and nothing is sent."""
-    if key == "type" and isinstance(value, str) and isinstance(node.get("enum"), list):
-        kind = _JSON_TYPES.get(value)
-        return kind is not None and all(
-            isinstance(e, kind) and not (kind is not bool and isinstance(e, bool)) for e in node["enum"]
-        )
-    if key == "additionalProperties" and value is True:
-        return True
-    if key in ("minimum", "exclusiveMinimum", "minLength", "minItems") and value in (0, 1):
+    - `format` but date-time (the field is named email; Gemini takes no other string format);
+    - bounds no sensible value breaks: amounts and counts at least 0 or 1, lists not empty. A model
+      never sends a negative price; if it did, the params model refuses it with an error naming the
+      field, and nothing is sent."""
+    if key in ("minimum", "minItems") and value in (0, 1):
         return not isinstance(value, bool)
-    if key == "maxLength" and isinstance(value, int) and value >= 100:
-        return True
-    return key == "format" and value == "email"
-
-
-def _refs(node: Any, counts: dict[str, int]) -> None:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            counts[ref[8:]] = counts.get(ref[8:], 0) + 1
-        for value in node.values():
-            _refs(value, counts)
-    elif isinstance(node, list):
-        for value in node:
-            _refs(value, counts)
+    return key == "format" and value != "date-time"
 
 
 def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
-    """Replace each `$ref` to a definition used exactly once by the definition (merged with the
-    referencing node's own keys, e.g. its description); definitions used more often stay in `$defs`."""
+    """Replace each `$ref` by its definition (merged with the referencing node's own keys, e.g. its
+    description); only a recursive definition stays in `$defs`."""
     defs: dict[str, Any] = schema["$defs"]
-    counts: dict[str, int] = {}
-    _refs({k: v for k, v in schema.items() if k != "$defs"}, counts)
-    for sub in defs.values():
-        _refs(sub, counts)
-    once = {name for name, n in counts.items() if n == 1 and name in defs}
+    once = set(defs)
 
     def put(node: Any, seen: frozenset[str]) -> Any:
         if isinstance(node, list):
@@ -121,11 +133,7 @@ def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def compact_output(schema: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Output schemas: `{"type": "object"}` only. Every result is an object (structured content plus
-    its text twin), and the model reads its fields in the result itself; listing them in the schema
-    cost ~7,000 characters of the default tools/list in every chat (a fifth of the budget) for a
-    preview the model rarely needs. A description names a result field when the model must act on it
-    (a short_url, a url, a confirmation_token)."""
-    if schema is None:
-        return None
-    return {"type": "object"}
+    """Output schemas: none. Every result is an object (structured content plus its text twin) and the
+    model reads its fields in the result itself; a real schema per tool cost ~7,000 characters of the
+    default tools/list in every chat, and an empty `{"type": "object"}` says nothing (issue 13)."""
+    return None

@@ -134,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl = sub.add_parser("tools", help="list the tools with their schema sizes")
     tl.add_argument("--toolsets", default="all")
     tl.add_argument("--json", action="store_true", help="machine-readable output")
+    tl.add_argument("--before", metavar="FILE", help="an earlier `tools --json`: print before and after")
     au = sub.add_parser("audit", help="check or summarise an audit trail (docs/policy.md)")
     au.add_argument("action", choices=["verify", "summary"])
     au.add_argument("files", nargs="+", metavar="FILE", help="the trail, rotated files oldest first")
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "tools":
         from .toolinfo import print_tools
 
-        print_tools(args.toolsets, as_json=args.json)
+        print_tools(args.toolsets, as_json=args.json, before=args.before)
         return
 
     from .policy import PolicyError

@@ -12,10 +12,10 @@ import json
 import keyword
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Optional, TypeVar
 
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, Elicit, Resolve
@@ -145,7 +145,7 @@ class Toolset:
 
 # -- selection ------------------------------------------------------------------------------------
 
-DEFAULT_TOOLSETS = ("clients", "services", "invoices", "payments", "receipts", "catalogs")
+DEFAULT_TOOLSETS = ("clients", "services", "invoices", "payments", "catalogs")
 
 
 def all_toolsets() -> dict[str, Toolset]:
@@ -444,8 +444,22 @@ def _allowed(field_name: str) -> str | None:
     return None
 
 
-def _validation_text(exc: ValidationError, arguments: Iterable[str] = ()) -> str:
-    """One clause per problem: where, what was given, what is allowed. Never pydantic's URLs."""
+def _keys_at(arguments: Mapping[str, Any], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the object at `loc` takes, read from the published input schema (its `properties`)."""
+    node: Any = {"properties": arguments}
+    for part in loc:
+        branches = node.get("anyOf") or [node]
+        node = next((b for b in branches if b.get("type") != "null"), {})
+        node = node.get("items", {}) if isinstance(part, int) else node.get("properties", {}).get(part, {})
+    branches = node.get("anyOf") or [node]
+    node = next((b for b in branches if b.get("type") != "null"), {})
+    return list(node.get("properties", {}))
+
+
+def _validation_text(exc: ValidationError, arguments: Mapping[str, Any] | Iterable[str] = ()) -> str:
+    """One clause per problem: where, what was given, what is allowed. Never pydantic's URLs.
+    `arguments`: the input schema's properties (or the argument names), to name the allowed keys."""
+    props = arguments if isinstance(arguments, Mapping) else {name: {} for name in arguments}
     parts = []
     for err in exc.errors():
         where = ".".join(str(x) for x in err["loc"]) or "arguments"
@@ -455,8 +469,12 @@ def _validation_text(exc: ValidationError, arguments: Iterable[str] = ()) -> str
         kind = err["type"]
         if kind == "missing":
             text = "required"
+        elif kind == "extra_forbidden" and len(err["loc"]) > 1:
+            keys = _keys_at(props, err["loc"][:-1])
+            owner = ".".join(str(x) for x in err["loc"][:-1])
+            text = "unknown key" + (f"; {owner} takes: {', '.join(keys)}" if keys else "")
         elif kind == "extra_forbidden":
-            text = "unknown argument" + (f"; this tool takes: {', '.join(arguments)}" if arguments else "")
+            text = "unknown argument" + (f"; this tool takes: {', '.join(props)}" if props else "")
         elif kind == "string_pattern_mismatch" and name == "use" and str(err.get("input")).upper() == "P01":
             text = "P01 (Por definir) does not exist in CFDI 4.0; use S01 (no fiscal effects) or the real use"
         elif kind == "string_pattern_mismatch" and (allowed := _allowed(name)):
@@ -505,7 +523,7 @@ def _with_confirmation(params: type[ToolParams]) -> type[ToolParams]:
         __base__=params,
         confirmation_token=(
             str | None,
-            Field(None, description="From the preview, once the user said yes."),
+            Field(None, description="From the preview, after the user's yes."),
         ),
     )
     model.local_fields = (*params.local_fields, "confirmation_token")
@@ -565,11 +583,13 @@ def _signature(params: type[ToolParams], extra: list[inspect.Parameter]) -> insp
     fields = sorted(params.model_fields.items(), key=lambda kv: kv[0] == "team")
     for name, f in fields:
         fi = copy.copy(f)
-        default = inspect.Parameter.empty if f.is_required() else (None if f.default_factory else f.default)
+        # An optional argument takes null as "not given" (the params model then applies its default).
+        kind = f.annotation if f.is_required() else Optional[f.annotation]  # noqa: UP045 (a runtime type)
+        default = inspect.Parameter.empty if f.is_required() else None
         fi.default, fi.default_factory = PydanticUndefined, None
         out.append(
             inspect.Parameter(
-                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[f.annotation, fi]
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, fi]
             )
         )
     return inspect.Signature(out + extra)
@@ -587,9 +607,8 @@ def _outcome(result: BaseModel) -> Literal["done", "declined", "asked"]:
 
 # Writes that move money can be put behind a person's yes by the spend policy (docs/policy.md): they carry
 # the same confirmation step as destructive tools, used only when the policy asks for it.
-CONFIRMABLE_WRITES = frozenset(
-    {"create_income_invoice", "create_egress_invoice", "request_payment", "register_payment", "stamp_receipt"}
-)
+# (A credit note moves no money in: it is stamped against an income invoice the policy already saw.)
+CONFIRMABLE_WRITES = frozenset({"create_income_invoice", "request_payment", "register_payment", "stamp_receipt"})
 
 
 def build_tool(spec: ToolSpec) -> Tool:

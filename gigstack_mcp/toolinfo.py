@@ -72,15 +72,25 @@ def tool_sizes(toolsets: str = "all") -> list[dict]:
     return rows
 
 
-def print_tools(toolsets: str = "all", as_json: bool = False) -> None:
+def print_tools(toolsets: str = "all", as_json: bool = False, before: str | None = None) -> None:
+    """Each tool's size; with `before` (an earlier `--json` output), its size then too, and the change."""
     rows = tool_sizes(toolsets)
     if as_json:
         print(json.dumps(rows, indent=1))
         return
+    then = {r["name"]: r["chars"] for r in json.loads(Path(before).read_text("utf-8"))} if before else None
     width = max(len(r["name"]) for r in rows)
     for r in rows:
-        print(f"{r['name']:<{width}}  {r['toolset']:<9} {r['kind']:<11} {r['chars']:>6} chars")
-    print(f"{len(rows)} tools, {sum(r['chars'] for r in rows)} chars of schema")
+        line = f"{r['name']:<{width}}  {r['toolset']:<9} {r['kind']:<11} {r['chars']:>6} chars"
+        if then is not None:
+            old = then.get(r["name"])
+            line += f"  (before {old:>6}, {r['chars'] - old:+d})" if old is not None else "  (new)"
+        print(line)
+    total = sum(r["chars"] for r in rows)
+    summary = f"{len(rows)} tools, {total} chars of schema"
+    if then is not None:
+        summary += f" (before: {len(then)} tools, {sum(then.values())} chars)"
+    print(summary)
 
 
 def markdown() -> str:

@@ -172,7 +172,8 @@ async def test_lookup_tool_shape(mcp):
     schema = tool.input_schema
     assert "anyOf" not in schema and "oneOf" not in schema
     assert set(schema["properties"]) == {"catalog", "code", "query", "regimen", "persona", "limit", "team"}
-    assert schema["properties"]["catalog"]["enum"] == list(cat.CATALOGS)
+    catalog = schema["properties"]["catalog"]["anyOf"][0]  # optional: anyOf [{enum}, {type: null}]
+    assert catalog["enum"] == list(cat.CATALOGS)
     assert len(json.dumps(schema)) <= 1000
 
 

@@ -52,7 +52,7 @@ WRITES = {"POST", "PUT", "DELETE", "PATCH"}
 
 ITEM = item()
 # Well-formed calls the mutations start from, so they reach the fields that carry amounts and ids
-# (the advertised schemas keep nested objects short, so schema-drawn calls rarely fill them).
+# (schema-drawn calls rarely get past the SAT rules to them).
 SEEDS: dict[str, dict[str, Any]] = {
     "create_income_invoice": income_invoice(ITEM),
     "create_egress_invoice": {"client": {"id": "client_acme"}, "items": [ITEM], "use": "G02"},
@@ -170,8 +170,8 @@ class Harness:
         spec = SPECS[name]
         where = f"{name}({_short(args)}) [{label}]"
 
-        # null is accepted wherever a field is optional (it means "not given"; the advertised schemas
-        # drop the null branches to stay short), so it does not make a call invalid.
+        # null is accepted wherever a field is optional (it means "not given"; the schemas say so), so it
+        # does not make a call invalid.
         validator = self.validators[name]
         schema_ok = validator.is_valid(args) or validator.is_valid(_without_nulls(args))
         refused = result.is_error and any(m in text for m in ("validation error", "Invalid arguments"))

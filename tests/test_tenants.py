@@ -101,7 +101,7 @@ async def test_a_pinned_token_cannot_read_or_delete_another_teams_client(sandbox
                 ("delete_client", {"id": "client_acme", "team": OTHER}),
                 ("delete_client", {"id": "client_acme", "team": OTHER, "confirmation_token": "x" * 40}),
                 ("get_team", {"id": OTHER}),
-                ("update_team_settings", {"id": OTHER, "settings": {"pdf_notes": "x"}}),
+                ("update_team_settings", {"id": OTHER, "settings": {"invoice_pdf_notes": "x"}}),
                 ("list_teams", {}),
                 ("list_users", {}),
             ]:

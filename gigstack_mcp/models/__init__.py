@@ -1,4 +1,4 @@
-"""Pydantic models: tool parameters (the input schema) and results (the output schema), per resource."""
+"""Pydantic models: tool parameters (the published input schemas) and results, per resource."""
 
 from ._base import Cursor, Limit, ListParams, Out, Page, Team, ToolParams
 from ._read import Unreadable, read

@@ -5,36 +5,79 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from ._text import shown
 
 # `team` is on every tool; the server instructions describe it once (a description here would be
 # repeated fifty times in every chat).
 Team = Annotated[str | None, Field()]
-# Advertised as a plain integer: a model asks for a page of 10-50; above 100 the params model refuses it
-# with "limit: less than or equal to 100", nothing is sent, and the next call fits.
-Limit = Annotated[int, Field(ge=1, le=100), WithJsonSchema({"type": "integer"})]
-# Advertised as a plain object: a model sends string values anyway, and a number is refused with an
-# error naming the key (the values are still validated as strings).
-Metadata = Annotated[dict[str, str], WithJsonSchema({"type": "object"})]
+Limit = Annotated[int, Field(ge=1, le=100)]
 Cursor = Annotated[str | None, Field()]  # the result's text says "call again with next=…"
 # A path field goes into the URL as one segment (f"/teams/{id}"): "team_x/series" would address another
 # endpoint, "../clients" another resource (the client refuses the latter kind too).
 _SEGMENT = re.compile(r"(?!\.{1,2}$)[^/?#%\\\x00-\x20\x7f]+")
 
 
-def shape(description: str) -> Any:
-    """`__get_pydantic_json_schema__ = shape("{a, b: [{c}]}")` in a nested input model: tools advertise
-    it as one object with a short description of its fields instead of its full JSON Schema, which
-    the create tools would repeat in every chat (~1,600 characters each). Validation is unchanged:
-    pydantic still checks every field and constraint of the model server-side, and refuses unknown
-    keys with an error naming them."""
+def _drop_nulls(data: Any) -> Any:
+    """`null` means "not given" for every optional argument, at every depth: strict-mode clients (OpenAI)
+    fill every optional argument with null. A required one given null is then reported as required."""
+    return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
-    def schema(cls: type, core_schema: Any, handler: Any) -> dict[str, Any]:
-        return {"type": "object", "description": description}
 
-    return classmethod(schema)
+def _prune(node: Any) -> Any:
+    """Drop objects left empty (e.g. `address: {}` after its nulls went): sending one would wipe the
+    stored object on an update."""
+    if isinstance(node, dict):
+        kept = {k: _prune(v) for k, v in node.items()}
+        return {k: v for k, v in kept.items() if v != {}}
+    if isinstance(node, list):
+        return [_prune(v) for v in node]
+    return node
+
+
+class Strict(BaseModel):
+    """A nested input object: unknown keys are an error naming the keys it takes (a typo must not
+    silently drop a field of a tax document), and null is "not given". Values are taken as the schema
+    types them (strict: `true` is not a quantity, "2" is not a number)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_not_given(cls, data: Any) -> Any:
+        return _drop_nulls(data)
+
+
+def _pairs(value: Any) -> Any:
+    """gigstack's own plain object is read as its pairs too."""
+    if not isinstance(value, dict):
+        return value
+    return [f"{k}={v}" if isinstance(v, str) else v for k, v in value.items()]  # a number: refused
+
+
+def _as_object(pairs: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+# Free-form maps go out as "key=value" strings: an array of strings is what OpenAI strict mode (no open
+# objects), Gemini (no object without properties) and Anthropic all accept, and the shortest such
+# form ({key, value} objects cost ~600 more characters of the default tools/list). gigstack gets its
+# plain object; a key cannot contain "=".
+Metadata = Annotated[
+    list[Annotated[str, Field(pattern=r"^[^=]+="), WithJsonSchema({"type": "string"})]],  # as described
+    BeforeValidator(_pairs),
+    PlainSerializer(_as_object),
+    Field(description="key=value"),
+]
 
 
 def text(description: str = "", kind: str = "string") -> WithJsonSchema:
@@ -54,6 +97,11 @@ class ToolParams(BaseModel):
 
     team: Team = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_not_given(cls, data: Any) -> Any:
+        return _drop_nulls(data)
+
     @model_validator(mode="after")
     def _path_fields_are_one_segment(self) -> ToolParams:
         for name in self.path_fields:
@@ -68,7 +116,7 @@ class ToolParams(BaseModel):
     def body(self) -> dict[str, Any]:
         """The JSON body: every set field under its API name, minus path/query/local fields and team."""
         skip = {"team", *self.path_fields, *self.query_fields, *self.local_fields}
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=skip)
+        return _prune(self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=skip))
 
     def query(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True, include=set(self.query_fields))
@@ -78,7 +126,7 @@ class ToolParams(BaseModel):
 class ListParams(ToolParams):
     query_fields: ClassVar[tuple[str, ...]] = ("limit", "next")
 
-    limit: Limit = Field(10, json_schema_extra=lambda s: s.pop("default"))  # 10 when omitted
+    limit: Limit = 10
     next: Cursor = None
 
 

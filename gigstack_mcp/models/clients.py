@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import EmailStr, Field, WithJsonSchema
+from pydantic import EmailStr, Field
 
-from ._base import ListParams, Metadata, Out, Page, ToolParams, shape, text
+from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
 
 RFC_PATTERN = r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$"
 # Advertised as a word and an example, not as the long patterns they validate with (the patterns
 # still check every value server-side; the guard rails explain a bad RFC, régimen or uso by rule ID).
 Rfc = Annotated[str, Field(pattern=RFC_PATTERN), text("RFC")]
-RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("regimen fiscal, e.g. 612")]
-UsoCFDI = Annotated[str, Field(pattern=r"^(G0[1-3]|I0[1-8]|D(0[1-9]|10)|S01|CP01|CN01)$"), text()]
+RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("c_RegimenFiscal, e.g. 612")]
+UsoCFDI = Annotated[
+    str, Field(pattern=r"^(G0[1-3]|I0[1-8]|D(0[1-9]|10)|S01|CP01|CN01)$"), text("c_UsoCFDI, e.g. G03")
+]
+Zip = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
 ClientId = Annotated[str, Field(min_length=1)]
 
 
@@ -59,12 +62,16 @@ class ClientPage(Page[Client]):
     pass
 
 
-FISCAL_ADDRESS = WithJsonSchema(
-    {
-        "type": "object",
-        "description": "{zip, street, exterior, interior, neighborhood, municipality, city, state, country}",
-    }
-)
+class AddressFields(Strict):  # only the keys given are sent (an update never sends an empty address)
+    zip: Zip | None = None
+    street: str | None = None
+    exterior: str | None = None
+    interior: str | None = None
+    neighborhood: str | None = None
+    municipality: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
 
 
 class ClientFields(ToolParams):
@@ -75,12 +82,12 @@ class ClientFields(ToolParams):
     use: UsoCFDI | None = None
     email: EmailStr | None = None
     phone: str | None = None
-    address: Annotated[Address, FISCAL_ADDRESS] | None = None
+    address: AddressFields | None = None
     metadata: Metadata | None = None
 
 
-class ClientSearchSpec(Out):
-    __get_pydantic_json_schema__ = shape("{on_key: tax_id|email, on_value, update}")
+class ClientSearchSpec(Strict):
+    """Reuse the client with this RFC or email instead of creating another."""
 
     on_key: Literal["email", "tax_id"]
     on_value: str

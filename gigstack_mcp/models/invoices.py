@@ -10,18 +10,20 @@ from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
 from pydantic import EmailStr, Field, PrivateAttr
 
 from ..clock import MEXICO
-from ._base import ListParams, Out, Page, ToolParams, shape, text
+from ._base import ListParams, Metadata, Out, Page, ToolParams, text
 from ._text import one_line, quoted, shown
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
 from .services import Tax as Tax
 
 # Advertised without their patterns (the name or the example says it; the patterns still validate):
-Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{36}$"), text()]  # a CFDI folio fiscal
-Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$"), text("uso CFDI, e.g. G03")]
-Rfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$")]
-RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$")]
+Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{36}$")]  # a CFDI folio fiscal
+Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$"), text("c_UsoCFDI, e.g. G03")]
+Rfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$"), text("RFC")]
+RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("c_RegimenFiscal, e.g. 601")]
 # c_FormaPago (gigstack-api.md §4.4): 01-06, 08, 12-15, 17, 23-31, 99
-PaymentForm = Annotated[str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$"), text()]
+PaymentForm = Annotated[
+    str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$"), text("c_FormaPago, e.g. 03")
+]
 Motive = Literal["01", "02", "03", "04"]
 MOTIVES = {
     "01": "issued with errors, replaced by another CFDI",
@@ -34,14 +36,8 @@ MOTIVES = {
 # -- inputs ---------------------------------------------------------------------------------------
 
 
-# The nested inputs every create tool shares are advertised as one line each (models/_base.shape).
 class Item(Strict):
-    __get_pydantic_json_schema__ = shape(
-        "{id: service id, quantity} or {description, quantity, unit_price, product_key, unit_key, taxes: "
-        "[{type: IVA, rate: 0.16, factor, withholding, inclusive}], taxability, discount}"
-    )
-
-    id: str | None = None  # a service's id: its fields are the defaults
+    id: str | None = None  # a service's id: its fields are the defaults (the docstrings say it)
     description: str | None = None
     quantity: float | None = Field(None, gt=0)
     unit_price: Price | None = None
@@ -61,12 +57,8 @@ class ClientSearch(Strict):
     on_value: str
 
 
-class InvoiceClient(Strict):
-    __get_pydantic_json_schema__ = shape(
-        "{id} or {legal_name, tax_id, tax_system, address: {zip}, email, search: {on_key, on_value}}"
-    )
-
-    id: str | None = None  # or the fields to create one
+class InvoiceClient(Strict):  # {id}, or the receiver's fiscal data
+    id: str | None = None
     legal_name: str | None = None
     tax_id: Rfc | None = None
     tax_system: RegimenFiscal | None = None
@@ -76,17 +68,13 @@ class InvoiceClient(Strict):
 
 
 class GlobalInfo(Strict):
-    __get_pydantic_json_schema__ = shape("{periodicity, months, year}")  # catalogs periodicidad, meses
-
-    periodicity: Literal["01", "02", "03", "04", "05"]
-    months: str = Field(pattern=r"^(0[1-9]|1[0-8])$")
+    periodicity: Literal["01", "02", "03", "04", "05"] = Field(description="c_Periodicidad")
+    months: str = Field(pattern=r"^(0[1-9]|1[0-8])$", description="c_Meses")
     year: int
 
 
 class RelatedDocuments(Strict):
-    __get_pydantic_json_schema__ = shape("{relationship (tipo-relacion), documents: [uuid]}")
-
-    relationship: Literal["01", "02", "03", "04", "05", "06", "07"]
+    relationship: Literal["01", "02", "03", "04", "05", "06", "07"] = Field(description="c_TipoRelacion")
     documents: list[Uuid] = Field(min_length=1)
 
 
@@ -94,33 +82,33 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
     client: InvoiceClient
     items: list[Item] = Field(min_length=1)
     use: Use | None = None
-    payment_form: PaymentForm | None = None  # c_FormaPago, e.g. 03 (lookup_catalog forma-pago)
+    payment_form: PaymentForm | None = None
     payment_method: Literal["PUE", "PPD"] | None = None  # default PUE
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$"), text()] | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     exchange_rate: float | None = Field(None, gt=0)
     global_: GlobalInfo | None = Field(None, alias="global")
     related_documents: list[RelatedDocuments] | None = None
     automation_type: Literal["none", "payment", "payment_and_complement", "pue_invoice"] | None = None
     series: str | None = None
     folio_number: int | None = Field(None, ge=1)
-    exports: Literal["01", "02", "03", "04"] | None = None
+    exports: Literal["01", "02", "03", "04"] | None = Field(None, description="c_Exportacion")
     send_email: bool | None = None
     emails: list[EmailStr] | None = None
-    metadata: dict | None = None
+    metadata: Metadata | None = None
 
 
 class CreateInvoiceParams(InvoiceFields):
     local_fields: ClassVar[tuple[str, ...]] = ("preview_token",)
 
     # same key, same invoice; the pattern (8-128 of [A-Za-z0-9._:-]) still validates
-    idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$"), text()] | None = None
-    preview_token: str | None = Field(None, description="From preview_invoice")
+    idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$")] | None = None
+    preview_token: str | None = None  # from preview_invoice (its text says so)
 
 
 class PreviewInvoiceParams(InvoiceFields):
     local_fields: ClassVar[tuple[str, ...]] = ("invoice_type",)
 
-    invoice_type: Literal["I", "E"] = Field("I", description="E = credit note")
+    invoice_type: Literal["I", "E"] = Field("I", description="E: credit note")
 
 
 class UuidParams(ToolParams):
@@ -144,8 +132,8 @@ class ListInvoicesParams(ListParams):
     series: str | None = None
     folio_number: int | None = Field(None, ge=1)
     payment_method: Literal["PUE", "PPD"] | None = None
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: date | None = Field(None, description="YYYY-MM-DD")
+    date_to: date | None = Field(None, description="YYYY-MM-DD")
 
     def query(self) -> dict[str, Any]:
         q = super().query()
@@ -162,7 +150,7 @@ class FilesParams(UuidParams):
 
     file_type: Literal["pdf", "xml"] | None = None  # both when omitted
     # also the XML text and the PDF (the docstring says it; false when omitted, as any flag)
-    include_content: bool = Field(False, json_schema_extra=lambda s: s.pop("default"))
+    include_content: bool = False
 
 
 class CancelInvoiceParams(UuidParams):

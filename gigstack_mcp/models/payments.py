@@ -8,19 +8,18 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import EmailStr, Field
 
-from ._base import ListParams, Metadata, Out, Page, ToolParams, shape, text
+from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
 from ._text import quoted, shown
 from .invoices import MEXICO, InvoiceClient, InvoiceParty, Item, PaymentForm
-from .services import Strict
 
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), text()]  # default MXN
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]  # default MXN
 ExchangeRate = Annotated[float, Field(gt=0)]
 # The key's pattern (8-128 of [A-Za-z0-9._:-]) still validates; a bank transaction id fits it.
-IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$"), text()]
+IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]
 PaymentId = Annotated[str, Field(min_length=1)]
-Form = Annotated[PaymentForm, Field(description="e.g. 03 transfer")]
+Form = PaymentForm
 Items = Annotated[list[Item], Field(min_length=1)]
-Client = InvoiceClient  # {id}, or the client's fiscal data (its advertised shape says so)
+Client = InvoiceClient  # {id}, or the client's fiscal data
 PaymentStatus = Literal[
     "pending", "requires_payment_method", "processing", "succeeded", "failed", "cancelled", "refunded"
 ]
@@ -28,8 +27,6 @@ Automation = Literal["pue_invoice", "ppd_invoice_and_complement", "receipt", "no
 
 
 class InvoiceConfig(Strict):
-    __get_pydantic_json_schema__ = shape("{serie, folio}")
-
     serie: str | None = Field(None, max_length=25)
     folio: int | None = Field(None, ge=1)
 

@@ -8,12 +8,11 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ._base import ListParams, Metadata, Out, Page, ToolParams, shape
+from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
 from ._text import quoted, shown
 from .clients import RegimenFiscal, Rfc
 from .invoices import MEXICO, InvoiceParty
 from .payments import Client, Currency, ExchangeRate, Form, IdempotencyKey, InvoiceConfig, Items
-from .services import Strict
 
 ReceiptStatus = Literal["pending", "invoiced", "expired", "cancelled"]
 
@@ -45,8 +44,6 @@ class CreateReceiptParams(ToolParams):
 
 
 class FiscalInformation(Strict):
-    __get_pydantic_json_schema__ = shape("{legal_name, tax_id, tax_system, zip}")
-
     legal_name: str | None = Field(None, max_length=300)
     tax_id: Rfc | None = None
     tax_system: RegimenFiscal | None = None

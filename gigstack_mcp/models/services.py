@@ -4,34 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from ._base import ListParams, Out, Page, ToolParams, shape, text
+from ._base import ListParams, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
 
-ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$")]
-UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$"), text("e.g. E48")]
-Taxability = Annotated[str, Field(pattern=r"^0[1-8]$"), text("ObjetoImp, e.g. 02")]
+ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="c_ClaveProdServ, e.g. 80101500")]
+UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$"), text("c_ClaveUnidad, e.g. E48")]
+Taxability = Annotated[str, Field(pattern=r"^0[1-8]$"), text("c_ObjetoImp, e.g. 02")]
 Price = Annotated[float, Field(gt=0)]
 ServiceId = Annotated[str, Field(min_length=1)]
 
 
-def _no_additional(schema: dict) -> None:
-    schema.pop("additionalProperties", None)
-
-
-class Strict(BaseModel):
-    """Nested input: unknown keys are an error (a typo must not drop a field of a tax document). The
-    schema leaves out `additionalProperties: false` to save context; validation still refuses them."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra=_no_additional)
-
-
 class Tax(Strict):
-    __get_pydantic_json_schema__ = shape("{type: IVA, rate: 0.16, factor, withholding, inclusive}")
-
     type: Literal["IVA", "ISR", "IEPS"]
-    rate: float | None = Field(None, ge=0)
+    rate: float | None = Field(None, ge=0, description="e.g. 0.16")
     factor: Literal["Tasa", "Cuota", "Exento"] | None = None
     withholding: bool | None = None
     inclusive: bool | None = None

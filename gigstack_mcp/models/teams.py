@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import EmailStr, Field
 
-from ._base import ListParams, Out, Page, ToolParams, text
+from ._base import ListParams, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
+from .clients import UsoCFDI
+from .services import ProductKey, Tax, UnitKey
 
 TeamId = Annotated[str, Field(min_length=1)]
 UserId = Annotated[str, Field(min_length=1)]
@@ -15,13 +17,8 @@ Role = Literal["admin", "editor", "viewer"]
 Folio = Annotated[int, Field(ge=1)]
 # Advertised as a word and an example (the patterns still validate; see models/clients.py):
 TeamRfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$"), text("RFC")]
-Regimen = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("regimen fiscal, e.g. 601")]
-
-
-class In(BaseModel):
-    """A nested input object: unknown keys are an error, as at the top level."""
-
-    model_config = ConfigDict(extra="forbid")
+Regimen = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("c_RegimenFiscal, e.g. 601")]
+In = Strict  # a nested input object: unknown keys are an error, as at the top level
 
 
 class Brand(In):
@@ -29,13 +26,13 @@ class Brand(In):
 
 
 class TeamAddress(In):
-    country: str = "MEX"
+    country: str | None = None  # gigstack's default: MEX
     zip: Annotated[str | None, Field(pattern=r"^[0-9]{5}$")] = None
 
 
 class NewMember(In):
     id: UserId
-    role: Role = "viewer"
+    role: Role | None = Field(None, description="default viewer")
 
 
 class Member(Out):
@@ -148,21 +145,62 @@ class UpdateSeriesParams(ToolParams):
     test: Folio | None = None
 
 
+class SeriesRef(In):
+    serie: str = Field(pattern=r"^[A-Z]{1,10}$")
+
+
+class DefaultSeries(In):
+    income: SeriesRef | None = None
+    credit_note: SeriesRef | None = None
+    complements: SeriesRef | None = None
+
+
+class SettingsEmails(In):
+    invoices_bcc: list[EmailStr] | None = None
+    avoid_invoice_emails: bool | None = None
+    avoid_test_invoice_emails: bool | None = None
+    avoid_receipts_emails: bool | None = None
+
+
+class Periodicity(In):
+    label: str | None = None
+    value: str | None = None
+
+
+class SettingsFields(In):
+    """Only the keys to change"""  # gigstack-api.md 3.8
+
+    default_description: str | None = None
+    invoice_pdf_notes: str | None = None
+    product_key: ProductKey | None = None
+    unit_key: UnitKey | None = None
+    use: UsoCFDI | None = None
+    keep_full_legal_name: bool | None = None
+    taxes: list[Tax] | None = None
+    taxes_usd: list[Tax] | None = None
+    withholding_taxes: list[Tax] | None = None
+    emails: SettingsEmails | None = None
+    avoid_automations_on_currencies: list[str] | None = None
+    override_item_description: bool | None = None
+    global_invoice_disabled: bool | None = None
+    uses_on_self_invoice_portal: list[UsoCFDI] | None = None
+    automate_complement_for_ppd_invoices: bool | None = None
+    periodicity: Periodicity | None = None
+    default_series: DefaultSeries | None = None
+    customer_portal_id: str | None = None
+
+
 class TeamSettingsParams(ToolParams):
     path_fields: ClassVar[tuple[str, ...]] = ("id",)
     id: TeamId
-    settings: dict[str, Any] = Field(
-        min_length=1,
-        description='Keys to change, e.g. {"use":"G03","product_key":"80141503",'
-        '"default_series":{"income":{"serie":"B"}}}',
-    )
+    settings: SettingsFields
 
 
 class AddMemberParams(ToolParams):
     path_fields: ClassVar[tuple[str, ...]] = ("id",)
     id: TeamId
     user_id: UserId
-    role: Role = "viewer"
+    role: Role = Field("viewer", description="default viewer")
 
 
 class RemoveMemberParams(ToolParams):

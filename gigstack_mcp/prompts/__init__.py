@@ -86,7 +86,7 @@ def monthly_global_invoice(
         [
             "Ask for the periodicity (01 diario, 02 semanal, 03 quincenal, 04 mensual, 05 bimestral — only for "
             "régimen 621), the month(s) and the year (current or previous year).",
-            "Collect the period's sales with list_receipts (pending/expired receipts of the period); each ticket "
+            "Collect the period's sales with list_receipts (toolset receipts; pending/expired ones of the period); each ticket "
             "becomes one item: product_key 01010101, unit_key ACT, quantity 1, description 'Venta'.",
             "The client is público en general: RFC XAXX010101000, régimen 616, uso S01, método PUE, forma = "
             "the form that paid the largest amount. No withholdings allowed.",
@@ -163,7 +163,7 @@ def support_triage(
         [
             "Find the client (list_clients) and read it (get_client, is_valid).",
             "List recent invoices (list_income_invoices client_id=…), payments (list_payments client_id=…) and "
-            "receipts (list_receipts client_id=…).",
+            "receipts (list_receipts client_id=…, if the receipts toolset is on).",
             "Report per item: series-folio, date, total, status, PPD balance, payment status, with PDF links "
             "(get_invoice_files) and a customer portal link (create_client_portal_token) if asked.",
             "Do not change anything; suggest next steps (cancel, credit note, resend) for the agent to decide.",

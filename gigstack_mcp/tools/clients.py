@@ -13,7 +13,6 @@ from ..models.clients import (
     Deleted,
     FiscalValidation,
     ListClientsParams,
-    PendingReceiptsResult,
     PortalToken,
     PortalTokenParams,
     UpdateClientParams,
@@ -90,9 +89,3 @@ async def create_client_portal_token(api: Api, p: PortalTokenParams) -> PortalTo
     if not (p.id or p.email):
         raise GuardViolation("give the client's id or email")
     return await api.post("/clients/customerportal", PortalToken, json=p.body())
-
-
-@clients.write("Stamp pending receipts")
-async def stamp_client_pending_receipts(api: Api, p: ClientIdParams) -> PendingReceiptsResult:
-    """Stamp all of a client's pending receipts as invoices (some may fail)."""
-    return await api.post(f"/clients/{p.id}/stamp-pending-receipts", PendingReceiptsResult)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..context import Api
 from ..guards import wiring
 from ..models import quoted, shown
+from ..models.clients import ClientIdParams, PendingReceiptsResult
 from ..models.receipts import (
     CreateReceiptParams,
     ListReceiptsParams,
@@ -89,3 +90,10 @@ async def _guard_cancel(api: Api, p: ReceiptIdParams) -> list[str]:
 async def cancel_receipt(api: Api, p: ReceiptIdParams) -> Receipt:
     """Cancel a receipt not yet invoiced."""
     return await api.delete(f"/receipts/{p.id}", Receipt)
+
+
+# In this toolset, not clients: it stamps receipts, and is only useful where receipts are issued.
+@receipts.write("Stamp pending receipts")
+async def stamp_client_pending_receipts(api: Api, p: ClientIdParams) -> PendingReceiptsResult:
+    """Stamp all of a client's pending receipts as invoices (some may fail)."""
+    return await api.post(f"/clients/{p.id}/stamp-pending-receipts", PendingReceiptsResult)

@@ -16,6 +16,9 @@ from ..models.services import (
 from ..registry import GuardViolation, Toolset
 
 services = Toolset("services", "Services (catalog): prices, SAT product/unit keys and taxes for items.")
+# Changing the catalog is an administrator's job, off by default: every default tool is paid for in every
+# chat, and an assistant that invoices only needs to read the catalog.
+service_admin = Toolset("service_admin", "Create, update and delete catalog services.")
 
 
 @services.read("List services")
@@ -30,13 +33,13 @@ async def get_service(api: Api, p: ServiceIdParams) -> Service:
     return await api.get(f"/services/{p.id}", Service)
 
 
-@services.write("Create a service")
+@service_admin.write("Create a service")
 async def create_service(api: Api, p: CreateServiceParams) -> Service:
     """Add a catalog service. Ask for its SAT product_key, unit_key and taxes (usually IVA 16%)."""
     return await api.post("/services", Service, json=p.body())
 
 
-@services.write("Update a service", idempotent=True)
+@service_admin.write("Update a service", idempotent=True)
 async def update_service(api: Api, p: UpdateServiceParams) -> Service:
     """Change only the given fields of a service."""
     body = p.body()
@@ -53,7 +56,7 @@ async def _preview_delete(api: Api, p: ServiceIdParams) -> str:
     )
 
 
-@services.destructive("Delete a service", preview=_preview_delete)
+@service_admin.destructive("Delete a service", preview=_preview_delete)
 async def delete_service(api: Api, p: ServiceIdParams) -> ServiceDeleted:
     """Delete a catalog service (invoices keep their items)."""
     return await api.delete(f"/services/{p.id}", ServiceDeleted)

@@ -88,7 +88,7 @@ async def update_team_series(api: Api, p: UpdateSeriesParams) -> Series:
 @teams.write("Update team settings", idempotent=True)
 async def update_team_settings(api: Api, p: TeamSettingsParams) -> TeamSettings:
     """Change invoicing defaults (uso, product/unit key, default series, emails, PDF notes...)."""
-    return await api.put(f"/teams/{p.id}/settings", TeamSettings, json=p.settings)
+    return await api.put(f"/teams/{p.id}/settings", TeamSettings, json=_changes(p).get("settings", {}))
 
 
 @teams.write("Create a series")
