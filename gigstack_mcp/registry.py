@@ -608,7 +608,9 @@ def _outcome(result: BaseModel) -> Literal["done", "declined", "asked"]:
 # Writes that move money can be put behind a person's yes by the spend policy (docs/policy.md): they carry
 # the same confirmation step as destructive tools, used only when the policy asks for it.
 # (A credit note moves no money in: it is stamped against an income invoice the policy already saw.)
-CONFIRMABLE_WRITES = frozenset({"create_income_invoice", "request_payment", "register_payment", "stamp_receipt"})
+CONFIRMABLE_WRITES = frozenset(
+    {"create_income_invoice", "request_payment", "register_payment", "stamp_receipt"}
+)
 
 
 def build_tool(spec: ToolSpec) -> Tool:
