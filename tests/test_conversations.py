@@ -292,8 +292,8 @@ async def test_credit_note(mcp, sandbox):
 
 
 async def test_collect_payment(mcp, sandbox):
-    # User: "Cóbrale a Acme: una liga por la consultoría de abril, un depósito que ya llegó, y un abono
-    # a su factura a crédito."
+    # User: "Cóbrale a Acme: una liga por la consultoría de abril, un depósito que ya llegó, y otro pago
+    # de hoy que facturamos a crédito (PPD)."
     a = await Assistant.following(mcp, "collect_payment", client="Acme")
     [acme] = (await a.ok("list_clients", {"query": "Acme"}))["data"]
     consultoria = {"id": "service_consultoria", "quantity": 1}
@@ -344,7 +344,7 @@ async def test_collect_payment(mcp, sandbox):
     # Later the user says: "Ya pagaron la liga, con tarjeta de débito."
     paid = await a.ok("mark_payment_paid", {"id": link["id"], "payment_form": "28"})
     assert paid["status"] == "succeeded" and len(paid["invoices"]) == 1
-    # Assistant: "Liga cobrada y facturada, depósito facturado, abono de 3,000 con su complemento; saldo …"
+    # Assistant: "Liga cobrada y facturada, depósito facturado, pago PPD con su factura y su complemento."
     payment = stored(sandbox, "payments", link["id"])
     assert payment["status"] == "succeeded" and payment["payment_form"] == "28"
     assert stored(sandbox, "invoices", paid["invoices"][0])["payment_form"] == "28"

@@ -31,7 +31,9 @@ from ..models.invoices import (
 )
 from ..registry import GuardViolation, Toolset
 
-invoices = Toolset("invoices", "Income/egress CFDI 4.0: find, read, issue, files, cancel.")
+invoices = Toolset(
+    "invoices", "Income/egress CFDI 4.0, payment complements: find, read, issue, files, cancel."
+)
 
 FOLIO_SCAN = 500  # invoices read at most when searching by folio (the API has no folio filter)
 
