@@ -83,6 +83,22 @@ async def test_the_invented_invoices_field_is_refused_with_what_to_do(mcp, sandb
     assert stored(sandbox, seeded_ppd["uuid"])["payment_complements"] == 0
 
 
+async def test_a_ppd_link_paid_later_gets_its_complement_dated_when_paid(mcp, sandbox):
+    link = await call_ok(
+        mcp,
+        "request_payment",
+        {k: v for k, v in PAID_PPD.items() if k != "payment_form"} | {"allowed_payment_methods": ["bank"]},
+    )
+    assert not link.get("invoices") and not link.get("complements")  # nothing stamped before the money
+    paid_on = gigstack_clock.unix() - 2 * 86400  # the transfer arrived two days ago
+    paid = await call_ok(mcp, "mark_payment_paid", {"id": link["id"], "payment_form": "03", "date": paid_on})
+    [complement_uuid] = paid["complements"]
+    got = await call_ok(mcp, "get_payment_complement", {"uuid": complement_uuid})
+    assert got["payment"]["date"] == paid_on and got["invoice_id"] == paid["invoices"][0]
+    text = await text_of(mcp, "get_payment_complement", {"uuid": complement_uuid})
+    assert "form 03 on 2026-05-12 12:00" in text  # CLOCK_START minus two days, Mexico City time
+
+
 # -- list / get payment complements ------------------------------------------------------------------------
 
 

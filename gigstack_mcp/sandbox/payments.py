@@ -106,15 +106,6 @@ def _invoice_body(payment: Doc, raw_items: list[dict[str, Any]], method: str, fo
     return {k: v for k, v in body.items() if v is not None}
 
 
-def _own_ppd_invoice(ctx: Ctx, payment: Doc) -> Doc | None:
-    """The PPD invoice this payment already has (stamped by an earlier run of its automation), if any."""
-    for uuid in payment.get("invoices") or []:
-        inv = ctx.store.get(ctx.team, INVOICES, uuid)
-        if inv and inv.get("payment_method") == "PPD" and inv.get("status") != "cancelled":
-            return inv
-    return None
-
-
 def succeed(ctx: Ctx, payment: Doc, form: str, date: int | None, raw_items: list[dict[str, Any]]) -> Doc:
     """Mark `payment` collected and run its automation (all checks first, then the stamping).
     `raw_items` are the items as the API received them (services and inclusive taxes unresolved)."""
@@ -129,10 +120,9 @@ def succeed(ctx: Ctx, payment: Doc, form: str, date: int | None, raw_items: list
         inv = _invoicing.build_invoice(ctx, _invoice_body(payment, raw_items, "PUE", form), "I")
         payment["invoices"] = [inv["uuid"]]
     elif automation == "ppd_invoice_and_complement":
-        # gigstack: "stamp a PPD invoice (if not exists) and a payment complement for this payment".
-        inv = _own_ppd_invoice(ctx, payment) or _invoicing.build_invoice(
-            ctx, _invoice_body(payment, raw_items, "PPD", "99"), "I"
-        )
+        # gigstack: "stamp a PPD invoice (if not exists) and a payment complement for this payment"; a
+        # payment's automation runs once (when it succeeds), so here the invoice never exists yet.
+        inv = _invoicing.build_invoice(ctx, _invoice_body(payment, raw_items, "PPD", "99"), "I")
         complement = _invoicing.add_payment_complement(ctx, inv, payment["total"], form, when)
         payment["invoices"] = [inv["uuid"]]
         payment["complements"] = [complement["uuid"]]
