@@ -123,7 +123,7 @@ async def test_list_and_get_payment_complements(mcp, sandbox):
     assert got["payment"]["previous_balance"] == 1160.0 and got["payment"]["remaining_balance"] == 0.0
     text = await text_of(mcp, "get_payment_complement", {"uuid": second["complements"][0]})
     assert text.startswith("Payment complement P-")
-    assert f"Pays {second['invoices'][0]}: installment 1, 1,160.00 MXN form 28" in text
+    assert f"payment: pays {second['invoices'][0]}, installment 1, 1,160.00 MXN, form 28" in text
     assert "balance 1,160.00 -> 0.00" in text
 
 
@@ -163,10 +163,10 @@ async def test_invoice_result_says_what_a_model_must_act_on(mcp, sandbox, clock)
     assert (got["transferred_taxes"], got["withheld_taxes"]) == (doc["transferred_taxes"], 50.0)
     assert got["total"] == doc["total"] == round(2300 + doc["transferred_taxes"] - 50, 2)
     text = await text_of(mcp, "get_income_invoice", {"uuid": created["uuid"]})
-    assert f"UUID {created['uuid']} | 2026-05-14 23:30 (Mexico City)" in text
-    assert "use G03 | method PUE | form 03" in text
-    assert "discount -200.00" in text and "withheld -50.00" in text
-    assert f"TOTAL {doc['total']:,.2f} USD (exchange rate 17.25)" in text
+    assert f"uuid: {created['uuid']} | created_at: 2026-05-14 23:30 (Mexico City)" in text
+    assert "use: G03 | payment_method: PUE | payment_form: 03" in text
+    assert "discount: 200.00" in text and "withheld_taxes: 50.00" in text
+    assert f"total: {doc['total']:,.2f} USD | exchange_rate: 17.25" in text
     assert len(text) < 1200  # compact
 
 
@@ -176,7 +176,7 @@ async def test_ppd_invoice_shows_balance_complements_and_related(mcp, sandbox):
     got = await call_ok(mcp, "get_income_invoice", {"uuid": ppd_uuid})
     assert (got["last_balance"], got["payment_complements"]) == (0.0, 1)
     text = await text_of(mcp, "get_income_invoice", {"uuid": ppd_uuid})
-    assert "Balance (saldo) 0.00 | payment complements 1" in text
+    assert "last_balance: 0.00 | payment_complements: 1" in text
     assert f"list_payment_complements invoice_id={ppd_uuid}" in text
     credit = await call_ok(
         mcp,
@@ -187,7 +187,9 @@ async def test_ppd_invoice_shows_balance_complements_and_related(mcp, sandbox):
     )
     egress = await call_ok(mcp, "get_egress_invoice", {"uuid": credit["uuid"]})
     assert egress["related_documents"] == [{"relationship": "01", "documents": [ppd_uuid]}]
-    assert f"Related (01): {ppd_uuid}" in await text_of(mcp, "get_egress_invoice", {"uuid": credit["uuid"]})
+    assert f"related_documents: 01 {ppd_uuid}" in await text_of(
+        mcp, "get_egress_invoice", {"uuid": credit["uuid"]}
+    )
 
 
 async def test_a_cancellation_awaiting_the_receiver_is_not_cancelled(mcp, sandbox, gigstack):
@@ -197,7 +199,7 @@ async def test_a_cancellation_awaiting_the_receiver_is_not_cancelled(mcp, sandbo
     got = await call_ok(mcp, "get_income_invoice", {"uuid": pue["uuid"]})
     assert got["cancellation_status"] == "pending_acceptance"
     text = await text_of(mcp, "get_income_invoice", {"uuid": pue["uuid"]})
-    assert "Status: valid (cancellation awaiting the receiver's acceptance)" in text
+    assert "status: valid (cancellation awaiting the receiver's acceptance)" in text
     rows = await text_of(mcp, "list_income_invoices", {"client_id": "client_juan_perez"})
     assert "valid (cancellation awaiting" in rows and "| cancelled" not in rows
 

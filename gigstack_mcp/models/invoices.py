@@ -309,57 +309,56 @@ class IssuedInvoice(Out):
         return _line(self)
 
     def as_text(self) -> str:
+        """Short `field: value` lines under gigstack's field names; dates in Mexico City time."""
         kind = {"I": "Income invoice", "E": "Egress invoice (nota de crédito)", "P": "Payment complement"}
         who = quoted(self.client.legal_name or self.client.name) if self.client else "-"
         rfc = shown(self.client.tax_id) if self.client else "-"
-        rate = f" (exchange rate {self.exchange_rate:g})" if self.exchange_rate not in (None, 1.0) else ""
+        rate = f" | exchange_rate: {self.exchange_rate:g}" if self.exchange_rate not in (None, 1.0) else ""
+        state = f"status: {status_text(self.status, self.cancellation_status)}"
+        if self.cancellation_status:
+            state += f" | cancellation_status: {shown(self.cancellation_status)}"
         lines = [
             f"{kind.get(self.invoice_type or '', 'Invoice')} {shown(self.series, '')}-{shown(self.folio_number)}"
-            f" | UUID {shown(self.uuid)} | {_when(self.created_at)} (Mexico City)",
-            f"Status: {status_text(self.status, self.cancellation_status)}"
-            + (
-                f" | cancellation_status {shown(self.cancellation_status)}"
-                if self.cancellation_status
-                else ""
-            ),
-            f"Receiver: {who} (RFC {rfc}) | use {shown(self.use)} | method {shown(self.payment_method)} | "
-            f"form {shown(self.payment_form)}",
-            f"Subtotal {_money(self.subtotal)}"
-            + (f" | discount -{_money(self.discount)}" if self.discount else "")
-            + f" | taxes transferred {_money(self.transferred_taxes)}"
-            + (f" | withheld -{_money(self.withheld_taxes)}" if self.withheld_taxes else "")
-            + f" | TOTAL {_money(self.total)} {shown(self.currency)}{rate}",
+            f" | uuid: {shown(self.uuid)} | created_at: {_when(self.created_at)} (Mexico City)",
+            state,
+            f"client: {who} (tax_id {rfc}) | use: {shown(self.use)} | payment_method: "
+            f"{shown(self.payment_method)} | payment_form: {shown(self.payment_form)}",
+            f"subtotal: {_money(self.subtotal)}"
+            + (f" | discount: {_money(self.discount)}" if self.discount else "")
+            + f" | transferred_taxes: {_money(self.transferred_taxes)}"
+            + (f" | withheld_taxes: {_money(self.withheld_taxes)}" if self.withheld_taxes else "")
+            + f" | total: {_money(self.total)} {shown(self.currency)}{rate}",
         ]
         if self.payment_method == "PPD" or self.last_balance is not None:
+            more = (
+                f" (list_payment_complements invoice_id={shown(self.uuid)})"
+                if self.payment_complements
+                else ""
+            )
             lines.append(
-                f"Balance (saldo) {_money(self.last_balance)} | payment complements {self.payment_complements or 0}"
-                + (
-                    f" (list_payment_complements invoice_id={shown(self.uuid)})"
-                    if self.payment_complements
-                    else ""
-                )
+                f"last_balance: {_money(self.last_balance)} | payment_complements: "
+                f"{self.payment_complements or 0}{more}"
             )
         if self.payment:
             pay = self.payment
             lines.append(
-                f"Pays {shown(pay.invoice_uuid or self.invoice_id)}: installment {shown(pay.installment)}, "
-                f"{_money(pay.amount)} {shown(pay.currency)} form {shown(pay.payment_form)} on {_when(pay.date)}; "
-                f"balance {_money(pay.previous_balance)} -> {_money(pay.remaining_balance)}"
+                f"payment: pays {shown(pay.invoice_uuid or self.invoice_id)}, installment {shown(pay.installment)},"
+                f" {_money(pay.amount)} {shown(pay.currency)}, form {shown(pay.payment_form)} on {_when(pay.date)};"
+                f" balance {_money(pay.previous_balance)} -> {_money(pay.remaining_balance)}"
             )
         for rel in self.related_documents or []:
-            lines.append(
-                f"Related ({shown(rel.relationship)}): {', '.join(shown(d) for d in rel.documents or [])}"
-            )
+            docs = ", ".join(shown(d) for d in rel.documents or [])
+            lines.append(f"related_documents: {shown(rel.relationship)} {docs}")
         if self.items and self.invoice_type != "P":
             lines.append(
-                "Items: "
+                "items: "
                 + "; ".join(
                     f"{i.quantity or 0:g} x {quoted(i.description)} = {_money(i.amount)} ({taxes_text(i.taxes)})"
                     for i in self.items
                 )
             )
         if self.files:
-            lines.append("Files: " + ", ".join(f"{k} {shown(v)}" for k, v in self.files.items()))
+            lines.append("files: " + ", ".join(f"{k} {shown(v)}" for k, v in self.files.items()))
         return "\n".join(lines)
 
 
