@@ -28,8 +28,6 @@ TOOLS_WITHOUT_OPERATION = {
 }
 OPERATIONS_WITHOUT_TOOL = {
     "search_clients": "list_clients with `query`",
-    "list_payment_complements": "no tool lists payment complements yet",
-    "get_payment_complement": "cancel_invoice finds a complement by UUID with it",
 }
 # A gigstack call in a tool's source: api.get("/clients/...") or api.list(f"/teams/{p.id}/series", ...)
 _CALL = re.compile(r"\b(?:api|client)\.(get|post|put|delete|list)\(\s*f?\"(/[^\"]*)\"")

@@ -292,8 +292,8 @@ async def test_credit_note(mcp, sandbox):
 
 
 async def test_collect_payment(mcp, sandbox):
-    # User: "Cóbrale a Acme: una liga por la consultoría de abril, un depósito que ya llegó, y un abono
-    # a su factura a crédito."
+    # User: "Cóbrale a Acme: una liga por la consultoría de abril, un depósito que ya llegó, y otro pago
+    # de hoy que facturamos a crédito (PPD)."
     a = await Assistant.following(mcp, "collect_payment", client="Acme")
     [acme] = (await a.ok("list_clients", {"query": "Acme"}))["data"]
     consultoria = {"id": "service_consultoria", "quantity": 1}
@@ -323,33 +323,28 @@ async def test_collect_payment(mcp, sandbox):
     assert sandbox.state.store.count(TEAM, "invoices") == invoices_before + 1
     pue = stored(sandbox, "invoices", received["invoices"][0])
     assert (pue["payment_method"], pue["payment_form"], pue["total"]) == ("PUE", "03", 1160.0)
-    # A payment on account of a PPD invoice: a complement (REP), and a lower balance.
-    [ppd] = (
-        await a.ok(
-            "list_income_invoices", {"client_id": acme["id"], "payment_method": "PPD", "status": "valid"}
-        )
-    )["data"]
-    balance = ppd["last_balance"]
+    # Paid now but invoiced as PPD (gigstack's ppd_invoice_and_complement): its PPD invoice and the
+    # payment complement (REP) for this payment, which the complements tool then finds.
     abono = await a.ok(
         "register_payment",
         {
             "client": {"id": acme["id"]},
-            "items": [{"description": f"Abono a {ppd['series']}-{ppd['folio_number']}", "unit_price": 3000}],
+            "items": [consultoria],
             "payment_form": "03",
-            "invoices": [ppd["uuid"]],
+            "automation_type": "ppd_invoice_and_complement",
         },
     )
-    [complement_uuid] = abono["complements"]
+    [ppd_uuid], [complement_uuid] = abono["invoices"], abono["complements"]
     complement = stored(sandbox, "invoices", complement_uuid)
-    assert complement["invoice_type"] == "P" and complement["invoice_id"] == ppd["uuid"]
-    assert complement["payment"]["amount"] == 3000.0
-    after = await a.ok("list_income_invoices", {"client_id": acme["id"], "payment_method": "PPD"})
-    assert after["data"][0]["last_balance"] == stored(sandbox, "invoices", ppd["uuid"])["last_balance"]
-    assert after["data"][0]["last_balance"] == round(balance - 3000, 2)
+    assert complement["invoice_type"] == "P" and complement["invoice_id"] == ppd_uuid
+    assert complement["payment"]["amount"] == 1160.0
+    found = await a.ok("list_payment_complements", {"invoice_id": ppd_uuid})
+    assert [c["uuid"] for c in found["data"]] == [complement_uuid]
+    assert stored(sandbox, "invoices", ppd_uuid)["last_balance"] == 0.0
     # Later the user says: "Ya pagaron la liga, con tarjeta de débito."
     paid = await a.ok("mark_payment_paid", {"id": link["id"], "payment_form": "28"})
     assert paid["status"] == "succeeded" and len(paid["invoices"]) == 1
-    # Assistant: "Liga cobrada y facturada, depósito facturado, abono de 3,000 con su complemento; saldo …"
+    # Assistant: "Liga cobrada y facturada, depósito facturado, pago PPD con su factura y su complemento."
     payment = stored(sandbox, "payments", link["id"])
     assert payment["status"] == "succeeded" and payment["payment_form"] == "28"
     assert stored(sandbox, "invoices", paid["invoices"][0])["payment_form"] == "28"

@@ -617,9 +617,9 @@ def test_payment_receiver_is_only_checked_when_an_invoice_follows():
     assert err.value.rule_ids == ["REGIMEN-PERSONA"]
     request = body(REGISTER, payment_form=None, automation_type=None)  # a payment link defaults to none
     assert check_payment(request, bad, ISSUER, TODAY) == []
-    # paying PPD invoices defaults to ppd_invoice_and_complement: the payment's own form cannot be 99
+    # a payment that feeds a PPD complement (ppd_invoice_and_complement) cannot have form 99
     with pytest.raises(RuleViolation) as err:
-        check_payment(body(REGISTER, automation_type=None, payment_form="99", invoices=[UUID_A]), FISICA)
+        check_payment(body(REGISTER, automation_type="ppd_invoice_and_complement", payment_form="99"), FISICA)
     assert err.value.rule_ids == ["PAGO-FORMA"]
 
 

@@ -8,7 +8,6 @@ import pytest
 from mcp import Client, types
 
 from gigstack_mcp.client import BadRequestError, ConflictError
-from gigstack_mcp.sandbox import _invoicing
 from gigstack_mcp.server import build_server
 
 from .conftest import both_eras, call_err, call_ok, make_settings, one_era
@@ -32,18 +31,6 @@ def count(sandbox, coll: str, pred=lambda d: True) -> int:
 
 def payment(sandbox, pid: str) -> dict:
     return sandbox.state.store.get(TEAM, "payments", pid)
-
-
-def ppd_invoice(sandbox, unit_price: float = 1000.0) -> dict:
-    """A stamped PPD invoice for Juan, made by the sandbox's invoicing core (1,160.00 with IVA)."""
-    ctx = _invoicing.local_ctx(sandbox.state.store, TEAM, sandbox.state)
-    body = {
-        "client": {"id": "client_juan_perez"},
-        "items": [CONSULTORIA | {"unit_price": unit_price}],
-        "payment_method": "PPD",
-        "payment_form": "99",
-    }
-    return _invoicing.build_invoice(ctx, body, "I")
 
 
 # -- list / get ------------------------------------------------------------------------------------
@@ -168,55 +155,10 @@ async def test_register_payment_errors(mcp, sandbox):
     text = await call_err(mcp, "register_payment", REGISTER | {"payment_form": "99"})
     assert "Not sent" in text and "99" in text
     assert "payment_form" in await call_err(mcp, "register_payment", REGISTER | {"payment_form": "7"})
-    text = await call_err(mcp, "register_payment", REGISTER | {"invoices": ["X"], "automation_type": "none"})
-    assert "ppd_invoice_and_complement" in text
+    # the field an earlier version invented: refused, saying what gigstack takes instead
+    text = await call_err(mcp, "register_payment", REGISTER | {"invoices": ["X"]})
+    assert "invoices is not a register_payment argument" in text and "ppd_invoice_and_complement" in text
     assert len(sandbox.state.api_requests()) == before  # not even the guard's GET
-
-
-async def test_ppd_invoice_payment_complement_flow(mcp, sandbox):
-    invoice = ppd_invoice(sandbox)
-    assert invoice["last_balance"] == 1160.0
-    pay = {"description": "Pago parcial factura", "unit_price": 500}
-    args = {
-        "client": {"id": "client_juan_perez"},
-        "items": [pay],
-        "payment_form": "03",
-        "invoices": [invoice["uuid"]],
-    }
-    first = await call_ok(mcp, "register_payment", args)
-    assert first["invoices"] == [invoice["uuid"]] and len(first["complements"]) == 1
-    complement = sandbox.state.store.get(TEAM, "invoices", first["complements"][0])
-    assert complement["invoice_type"] == "P" and complement["invoice_id"] == invoice["uuid"]
-    assert complement["payment"]["amount"] == 500.0 and complement["payment"]["payment_form"] == "03"
-    stored = sandbox.state.store.get(TEAM, "invoices", invoice["uuid"])
-    assert stored["last_balance"] == 660.0 and stored["payment_complements"] == 1
-    # Paying more than the balance is refused by gigstack and changes nothing.
-    text = await call_err(mcp, "register_payment", args | {"items": [pay | {"unit_price": 700}]})
-    assert "409" in text and "balance" in text
-    assert sandbox.state.store.get(TEAM, "invoices", invoice["uuid"])["last_balance"] == 660.0
-    last = await call_ok(mcp, "register_payment", args | {"items": [pay | {"unit_price": 660}]})
-    assert sandbox.state.store.get(TEAM, "invoices", invoice["uuid"])["last_balance"] == 0.0
-    complement = sandbox.state.store.get(TEAM, "invoices", last["complements"][0])
-    assert complement["payment"]["installment"] == 2 and complement["payment"]["remaining_balance"] == 0.0
-
-
-async def test_one_payment_spread_over_two_ppd_invoices(gigstack, sandbox):
-    a, b = ppd_invoice(sandbox, 100), ppd_invoice(sandbox, 1000)  # 116.00 and 1,160.00
-    body = {
-        "client": {"id": "client_juan_perez"},
-        "items": [{"description": "Pago", "unit_price": 216}],
-        "payment_form": "03",
-        "related_invoices": [a["uuid"], b["uuid"]],
-    }
-    data = (await gigstack.post("/payments/register", json=body))["data"]
-    assert data["automation_type"] == "ppd_invoice_and_complement" and len(data["complements"]) == 2
-    assert sandbox.state.store.get(TEAM, "invoices", a["uuid"])["last_balance"] == 0.0
-    assert sandbox.state.store.get(TEAM, "invoices", b["uuid"])["last_balance"] == 1060.0
-    with pytest.raises(ConflictError, match="not a PPD income invoice"):
-        pue = (await gigstack.post("/payments/register", json=REGISTER))["data"]["invoices"][0]
-        await gigstack.post("/payments/register", json=body | {"related_invoices": [pue]})
-    with pytest.raises(BadRequestError, match="ppd_invoice_and_complement"):
-        await gigstack.post("/payments/register", json=body | {"automation_type": "pue_invoice"})
 
 
 # -- mark paid -------------------------------------------------------------------------------------

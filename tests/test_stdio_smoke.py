@@ -93,6 +93,17 @@ async def script(s: Session) -> None:
         "register_payment", {"client": {"id": client["id"]}, "items": [ITEM], "payment_form": "03"}
     )
     await s.confirmed("refund_payment", {"id": paid["id"], "amount": 100})
+    ppd = await s.ok(
+        "register_payment",
+        {
+            "client": {"id": client["id"]},
+            "items": [ITEM],
+            "payment_form": "03",
+            "automation_type": "ppd_invoice_and_complement",
+        },
+    )
+    await s.ok("list_payment_complements", {"invoice_id": ppd["invoices"][0]})
+    await s.ok("get_payment_complement", {"uuid": ppd["complements"][0]})
     # receipts
     receipt = await s.ok(
         "create_receipt", {"client": {"id": client["id"]}, "items": [ITEM], "payment_form": "01"}

@@ -30,6 +30,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "update_service": {"id": "service_hosting"},
     "delete_service": {"id": "service_hosting"},
     "get_income_invoice": {"uuid": UUID},
+    "get_payment_complement": {"uuid": UUID},
     "preview_invoice": {"client": {"id": ACME}, "items": [item()]},
     "create_income_invoice": {"client": {"id": ACME}, "items": [item()]},
     "get_egress_invoice": {"uuid": UUID},

@@ -1855,8 +1855,7 @@ def check_payment(
     register = "payment_form" in body if register is None else register
     automation = _code(body.get("automation_type"))
     if automation is None:  # gigstack's defaults
-        ppd = register and bool(body.get("invoices"))
-        automation = ("ppd_invoice_and_complement" if ppd else "pue_invoice") if register else "none"
+        automation = "pue_invoice" if register else "none"
     invoicing = automation in INVOICING_AUTOMATIONS
     doc = _Doc(
         scope="payment",

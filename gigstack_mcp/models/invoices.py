@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
-from pydantic import EmailStr, Field, PrivateAttr
+from pydantic import EmailStr, Field, PrivateAttr, model_validator
 
 from ..clock import MEXICO
 from ._base import ListParams, Metadata, Out, Page, ToolParams, text
@@ -170,13 +170,36 @@ class InvoiceParty(Out):
     tax_id: str | None = None
 
 
+# gigstack's cancellation_status while the receiver has not answered (SAT: 3 business days to accept);
+# the CFDI is still valid then, whatever `status` says.
+AWAITING_RECEIVER = {"pending", "pending_acceptance", "in_process", "requested"}
+
+
+def status_text(status: str | None, cancellation: str | None) -> str:
+    """The invoice's real state: a cancellation awaiting the receiver is not a cancelled CFDI."""
+    if cancellation in AWAITING_RECEIVER:
+        return "valid (cancellation awaiting the receiver's acceptance)"
+    if cancellation == "rejected":
+        return "valid (the receiver rejected the cancellation)"
+    return shown(status)
+
+
+def _when(ts: int | None) -> str:
+    """Unix seconds (or ms) as the date and time in Mexico City."""
+    if not ts:
+        return "-"
+    ts = ts / 1000 if ts > 10**11 else ts
+    return datetime.fromtimestamp(ts, MEXICO).strftime("%Y-%m-%d %H:%M")
+
+
 def _line(inv: Any) -> str:
     who = quoted(inv.client.legal_name or inv.client.name) if inv.client else "-"
     rfc = shown(inv.client.tax_id) if inv.client else "-"
     due = f" | saldo {inv.last_balance:,.2f}" if inv.last_balance is not None else ""
     return (
         f"{shown(inv.series, '')}-{inv.folio_number} | {shown(inv.uuid)} | {who} ({rfc}) | "
-        f"{inv.total or 0:,.2f} {shown(inv.currency)} | {shown(inv.payment_method)} | {shown(inv.status)}{due}"
+        f"{inv.total or 0:,.2f} {shown(inv.currency)} | {shown(inv.payment_method)} | "
+        f"{status_text(inv.status, inv.cancellation_status)}{due}"
     )
 
 
@@ -211,33 +234,147 @@ class InvoiceItem(Out):
     taxes: list[TaxLine] | None = None
 
 
-class IssuedInvoice(Out):  # what a create answers: folio, the totals gigstack computed, file links
+class RelatedDocs(Out):
+    relationship: str | None = None
+    documents: list[str] | None = None
+
+
+class ComplementPayment(Out):
+    """The pago a complement (CFDI type P) records, against one PPD invoice."""
+
+    amount: float | None = None
+    payment_form: str | None = None
+    date: int | None = None
+    currency: str | None = None
+    exchange_rate: float | None = None
+    invoice_uuid: str | None = None
+    installment: int | None = None
+    previous_balance: float | None = None
+    remaining_balance: float | None = None
+
+
+class IssuedInvoice(Out):
+    """An invoice as a model must act on it: every amount, code and state gigstack reports."""
+
     uuid: str | None = None
+    invoice_type: str | None = None
     status: str | None = None
+    cancellation_status: str | None = None
     series: str | None = None
     folio_number: int | None = None
+    created_at: int | None = None
     client: InvoiceParty | None = None
+    use: str | None = None
+    payment_method: str | None = None
+    payment_form: str | None = None
+    currency: str | None = None
+    exchange_rate: float | None = None
     subtotal: float | None = None
+    discount: float | None = None
+    transferred_taxes: float | None = None
+    withheld_taxes: float | None = None
     taxes: float | None = None
     total: float | None = None
-    currency: str | None = None
-    payment_method: str | None = None
     last_balance: float | None = None
+    payment_complements: int | None = None
+    related_documents: list[RelatedDocs] | None = None
+    invoice_id: str | None = None  # a complement's parent PPD invoice
+    payment: ComplementPayment | None = None  # a complement's pago
+    items: list[InvoiceItem] | None = None
     files: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _split_taxes(self) -> IssuedInvoice:
+        """gigstack may report only the net `taxes`; the items' tax lines give each side."""
+        lines = [t for i in self.items or [] for t in i.taxes or [] if t.amount is not None]
+        if self.transferred_taxes is None and lines:
+            self.transferred_taxes = round(sum(t.amount for t in lines if not t.withholding), 2)
+        if self.withheld_taxes is None and lines:
+            self.withheld_taxes = round(sum(t.amount for t in lines if t.withholding), 2)
+        return self
 
     def summary(self) -> str:
         return _line(self)
 
+    def as_text(self) -> str:
+        """Short `field: value` lines under gigstack's field names; dates in Mexico City time."""
+        kind = {"I": "Income invoice", "E": "Egress invoice (nota de crédito)", "P": "Payment complement"}
+        who = quoted(self.client.legal_name or self.client.name) if self.client else "-"
+        rfc = shown(self.client.tax_id) if self.client else "-"
+        rate = f" | exchange_rate: {self.exchange_rate:g}" if self.exchange_rate not in (None, 1.0) else ""
+        state = f"status: {status_text(self.status, self.cancellation_status)}"
+        if self.cancellation_status:
+            state += f" | cancellation_status: {shown(self.cancellation_status)}"
+        lines = [
+            f"{kind.get(self.invoice_type or '', 'Invoice')} {shown(self.series, '')}-{shown(self.folio_number)}"
+            f" | uuid: {shown(self.uuid)} | created_at: {_when(self.created_at)} (Mexico City)",
+            state,
+            f"client: {who} (tax_id {rfc}) | use: {shown(self.use)} | payment_method: "
+            f"{shown(self.payment_method)} | payment_form: {shown(self.payment_form)}",
+            f"subtotal: {_money(self.subtotal)}"
+            + (f" | discount: {_money(self.discount)}" if self.discount else "")
+            + f" | transferred_taxes: {_money(self.transferred_taxes)}"
+            + (f" | withheld_taxes: {_money(self.withheld_taxes)}" if self.withheld_taxes else "")
+            + f" | total: {_money(self.total)} {shown(self.currency)}{rate}",
+        ]
+        if self.payment_method == "PPD" or self.last_balance is not None:
+            more = (
+                f" (list_payment_complements invoice_id={shown(self.uuid)})"
+                if self.payment_complements
+                else ""
+            )
+            lines.append(
+                f"last_balance: {_money(self.last_balance)} | payment_complements: "
+                f"{self.payment_complements or 0}{more}"
+            )
+        if self.payment:
+            pay = self.payment
+            lines.append(
+                f"payment: pays {shown(pay.invoice_uuid or self.invoice_id)}, installment {shown(pay.installment)},"
+                f" {_money(pay.amount)} {shown(pay.currency)}, form {shown(pay.payment_form)} on {_when(pay.date)};"
+                f" balance {_money(pay.previous_balance)} -> {_money(pay.remaining_balance)}"
+            )
+        for rel in self.related_documents or []:
+            docs = ", ".join(shown(d) for d in rel.documents or [])
+            lines.append(f"related_documents: {shown(rel.relationship)} {docs}")
+        if self.items and self.invoice_type != "P":
+            lines.append(
+                "items: "
+                + "; ".join(
+                    f"{i.quantity or 0:g} x {quoted(i.description)} = {_money(i.amount)} ({taxes_text(i.taxes)})"
+                    for i in self.items
+                )
+            )
+        if self.files:
+            lines.append("files: " + ", ".join(f"{k} {shown(v)}" for k, v in self.files.items()))
+        return "\n".join(lines)
+
 
 class Invoice(IssuedInvoice):
-    items: list[InvoiceItem] | None = None
-    cancellation_status: str | None = None
+    pass
+
+
+class PaymentComplement(IssuedInvoice):
+    """A payment complement (CFDI type P, REP): the pago it records and the PPD invoice it pays."""
 
     def summary(self) -> str:
-        items = "; ".join(
-            f"{i.quantity or 0:g} x {quoted(i.description)} ({taxes_text(i.taxes)})" for i in self.items or []
+        pay = self.payment or ComplementPayment()
+        return (
+            f"{shown(self.series, '')}-{shown(self.folio_number)} | {shown(self.uuid)} | {_when(self.created_at)}"
+            f" | pays {shown(pay.invoice_uuid or self.invoice_id)} #{shown(pay.installment)} "
+            f"{_money(pay.amount)} {shown(pay.currency)} form {shown(pay.payment_form)} | saldo after "
+            f"{_money(pay.remaining_balance)} | {status_text(self.status, self.cancellation_status)}"
         )
-        return f"{_line(self)} | {items}"
+
+
+class ComplementPage(Page[PaymentComplement]):
+    pass
+
+
+class ListComplementsParams(ListParams):
+    query_fields: ClassVar[tuple[str, ...]] = ("limit", "next", "invoice_id")
+
+    invoice_id: Uuid | None = None  # the PPD income invoice they pay
 
 
 class InvoiceFiles(Out):

@@ -4,13 +4,14 @@ reference and the forma de pago are the invoices' own models (one shape everywhe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
 from ._text import quoted, shown
-from .invoices import MEXICO, InvoiceClient, InvoiceParty, Item, PaymentForm
+from .invoices import MEXICO, InvoiceClient, InvoiceItem, InvoiceParty, Item, PaymentForm
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]  # default MXN
 ExchangeRate = Annotated[float, Field(gt=0)]
@@ -24,6 +25,14 @@ PaymentStatus = Literal[
     "pending", "requires_payment_method", "processing", "succeeded", "failed", "cancelled", "refunded"
 ]
 Automation = Literal["pue_invoice", "ppd_invoice_and_complement", "receipt", "none"]
+
+
+NO_INVOICES_FIELD = (
+    "invoices is not a register_payment argument: gigstack takes no list of invoices on "
+    "/payments/register. For PPD, set automation_type ppd_invoice_and_complement: gigstack stamps the PPD "
+    "invoice for these items (unless this payment already has one) and the payment complement for this "
+    "payment. gigstack's API documents no way to name a PPD invoice stamped earlier."
+)
 
 
 class InvoiceConfig(Strict):
@@ -67,9 +76,18 @@ class RegisterPaymentParams(_NewPayment):
     payment_form: Form
     idempotency_key: IdempotencyKey | None = None
     automation_type: Automation | None = None  # default pue_invoice (the docstring says it)
-    invoices: list[str] | None = Field(None, min_length=1)  # uuids of the PPD invoices it pays
     invoice_config: InvoiceConfig | None = None
     send_email: bool | None = None
+
+    # An earlier version of this tool took `invoices` (uuids of PPD invoices to pay); no gigstack reference
+    # documents such a field. Kept out of the schema, only to answer with what to do instead.
+    invoices: SkipJsonSchema[Any] = Field(None, exclude=True)
+
+    @field_validator("invoices")
+    @classmethod
+    def _no_invoices_field(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(NO_INVOICES_FIELD)
 
 
 class MarkPaidParams(PaymentIdParams):
@@ -90,9 +108,14 @@ class Payment(Out):
     id: str | None = None
     status: str | None = None
     client: InvoiceParty | None = None
+    items: list[InvoiceItem] | None = None  # the concepto(s) paid for
+    subtotal: float | None = None
+    taxes: float | None = None
     total: float | None = None
     currency: str | None = None
+    exchange_rate: float | None = None
     payment_form: str | None = None
+    automation_type: str | None = None
     invoices: list[str] | None = None
     complements: list[str] | None = None
     receipt: dict | None = None
@@ -100,15 +123,20 @@ class Payment(Out):
     refunded_amount: float | None = None
     payment_processor: str | None = None
     created_at: int | None = None
+    succeeded_at: int | None = None
 
     def summary(self) -> str:
         who = quoted(self.client.legal_name or self.client.name) if self.client else "-"
         when = datetime.fromtimestamp(self.created_at, MEXICO).date() if self.created_at else "-"
         refunded = f" | refunded {self.refunded_amount:,.2f}" if self.refunded_amount else ""
         invoices = ", ".join(shown(i) for i in self.invoices or []) or "-"
+        complements = ", ".join(shown(i) for i in self.complements or [])
+        concept = "; ".join(quoted(i.description) for i in self.items or [] if i.description) or "-"
         return (
-            f"{shown(self.id)} | {when} | {who} | {self.total or 0:,.2f} {shown(self.currency)} | "
-            f"{shown(self.status)} | forma {shown(self.payment_form)} | invoices {invoices}{refunded}"
+            f"{shown(self.id)} | {when} | {who} | {concept} | {self.total or 0:,.2f} {shown(self.currency)} | "
+            f"{shown(self.status)} | forma {shown(self.payment_form)} | invoices {invoices}"
+            + (f" | complements {complements}" if complements else "")
+            + refunded
         )
 
 

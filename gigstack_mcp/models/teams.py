@@ -41,11 +41,17 @@ class Member(Out):
     role: str | None = None
 
 
+class IssuerAddress(Out):
+    zip: str | None = None  # the issuer's CP: every CFDI's LugarExpedicion
+    country: str | None = None
+
+
 class Team(Out):
     id: str | None = None
     legal_name: str | None = None
     tax_id: str | None = None
-    tax_system: str | None = None
+    tax_system: str | None = None  # the issuer's régimen fiscal
+    address: IssuerAddress | None = None
     brand: dict[str, Any] | None = None
     sat: dict[str, Any] | None = None
     members: list[Member] | None = None
@@ -53,7 +59,11 @@ class Team(Out):
     def summary(self) -> str:
         alias = (self.brand or {}).get("alias")
         sat = "CSD ok" if (self.sat or {}).get("completed") else "no CSD"
-        return f"{shown(self.id)} | {quoted(alias or self.legal_name)} | RFC {shown(self.tax_id)} | {sat}"
+        zip_ = self.address.zip if self.address else None
+        return (
+            f"{shown(self.id)} | {quoted(alias or self.legal_name)} | RFC {shown(self.tax_id)} | "
+            f"régimen {shown(self.tax_system)} | CP {shown(zip_)} | {sat}"
+        )
 
 
 class NewTeam(Team):

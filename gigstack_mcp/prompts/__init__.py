@@ -124,9 +124,10 @@ def collect_payment(
         [
             "Find the client with list_clients.",
             "Ask: not paid yet (request_payment: a payment link; ask for allowed methods) or already received "
-            "(register_payment with the real forma de pago), or paying a PPD invoice.",
-            "For a PPD invoice: find it (list_income_invoices payment_method=PPD) and register the payment "
-            "against it so a payment complement (REP) is issued; check last_balance afterwards.",
+            "(register_payment with the real forma de pago).",
+            "Invoiced in parts (PPD): register_payment with automation_type ppd_invoice_and_complement stamps "
+            "the PPD invoice and this payment's complement (REP); list_payment_complements invoice_id=… shows "
+            "the complements of a PPD invoice and get_income_invoice its last_balance.",
             "If the payment was pending and is now paid, mark_payment_paid with the forma de pago.",
             "Report status, amounts and any invoice or complement created, with links.",
         ],

@@ -1,6 +1,6 @@
 """Sandbox /payments: payment links (request), payments received (register), marking a link paid,
 refunds and cancellation, with the automations gigstack runs when a payment succeeds (a PUE invoice, a
-PPD invoice plus its payment complement, complements on existing PPD invoices, or a receipt)."""
+PPD invoice plus its payment complement, or a receipt)."""
 
 from __future__ import annotations
 
@@ -28,16 +28,12 @@ ALIASES = {
     "payment_and_complement": "ppd_invoice_and_complement",
 }
 _STATUS_SPELLING = {"canceled": "cancelled"}
-_PRIVATE = ("raw_items", "link", "related_invoices")  # sandbox bookkeeping, not in API answers
+_PRIVATE = ("raw_items", "link")  # sandbox bookkeeping, not in API answers
 
 
 def _automation(body: dict[str, Any], default: str) -> str:
     value = body.get("automation_type") or default
     return ALIASES.get(value, value)
-
-
-def _related(body: dict[str, Any]) -> list[str]:
-    return [str(u).upper() for u in (body.get("invoices") or body.get("related_invoices") or [])]
 
 
 def _view(ctx: Ctx, doc: Doc) -> Doc:
@@ -92,51 +88,6 @@ def _cannot_stamp(client: Doc, issues: list[str]) -> ApiError:
     )
 
 
-def _ppd_plan(ctx: Ctx, payment: Doc, uuids: list[str]) -> list[tuple[Doc, float]]:
-    """(invoice, amount) for each named PPD invoice, spending the payment total in order. Everything
-    is checked before anything is stamped."""
-    left = cfdi_math.dec(payment["total"])
-    plan = []
-    for uuid in uuids:
-        inv = ctx.get_or_404(INVOICES, uuid, "Invoice")
-        where = f"Invoice {inv.get('series', '')}-{inv.get('folio_number', '')} ({uuid})"
-        if inv.get("invoice_type") != "I" or inv.get("payment_method") != "PPD":
-            raise conflict(
-                "Cannot register payment against invoice",
-                f"{where} is not a PPD income invoice; complements are only for PPD invoices",
-            )
-        if inv.get("status") == "cancelled":
-            raise conflict("Cannot register payment against invoice", f"{where} is cancelled")
-        if (inv.get("client") or {}).get("id") != payment["client"]["id"]:
-            raise conflict(
-                "Cannot register payment against invoice",
-                f"{where} belongs to client {(inv.get('client') or {}).get('id')}, not {payment['client']['id']}",
-            )
-        if inv.get("currency", "MXN") != payment["currency"]:
-            raise conflict(
-                "Cannot register payment against invoice",
-                f"{where} is in {inv.get('currency')}, the payment in {payment['currency']}",
-            )
-        balance = cfdi_math.dec(inv.get("last_balance", inv.get("total", 0)))
-        if balance <= 0:
-            raise conflict("Cannot register payment against invoice", f"{where} is already fully paid")
-        if left <= 0:
-            raise invalid(
-                f"the payment total {payment['total']} is used up before {where}; leave it out of invoices"
-            )
-        share = min(left, balance)
-        plan.append((inv, float(share)))
-        left -= share
-    if left > 0:
-        owed = float(cfdi_math.dec(payment["total"]) - left)
-        raise conflict(
-            "Cannot register payment against invoice",
-            f"The payment total {payment['total']} {payment['currency']} is above the remaining balance "
-            f"{cfdi_math.money(owed)} of the invoices given",
-        )
-    return plan
-
-
 def _invoice_body(payment: Doc, raw_items: list[dict[str, Any]], method: str, form: str) -> dict[str, Any]:
     config = payment.get("invoice_config") or {}
     body = {
@@ -160,23 +111,21 @@ def succeed(ctx: Ctx, payment: Doc, form: str, date: int | None, raw_items: list
     `raw_items` are the items as the API received them (services and inclusive taxes unresolved)."""
     _check_payment_form(form)
     automation = payment.get("automation_type") or "none"
-    related = payment.get("related_invoices") or []
     client = ctx.get_or_404(clients.COLL, payment["client"]["id"], "Client")
     issues = fiscal_issues(client)
-    if automation in {"pue_invoice", "ppd_invoice_and_complement"} and not related and issues:
+    if automation in {"pue_invoice", "ppd_invoice_and_complement"} and issues:
         raise _cannot_stamp(client, issues)
-    plan = _ppd_plan(ctx, payment, related) if related else []
     when = date or now()
     if automation == "pue_invoice":
         inv = _invoicing.build_invoice(ctx, _invoice_body(payment, raw_items, "PUE", form), "I")
         payment["invoices"] = [inv["uuid"]]
     elif automation == "ppd_invoice_and_complement":
-        if not plan:
-            inv = _invoicing.build_invoice(ctx, _invoice_body(payment, raw_items, "PPD", "99"), "I")
-            plan = [(inv, payment["total"])]
-        complements = [_invoicing.add_payment_complement(ctx, inv, amt, form, when) for inv, amt in plan]
-        payment["invoices"] = [inv["uuid"] for inv, _ in plan]
-        payment["complements"] = [c["uuid"] for c in complements]
+        # gigstack: "stamp a PPD invoice (if not exists) and a payment complement for this payment"; a
+        # payment's automation runs once (when it succeeds), so here the invoice never exists yet.
+        inv = _invoicing.build_invoice(ctx, _invoice_body(payment, raw_items, "PPD", "99"), "I")
+        complement = _invoicing.add_payment_complement(ctx, inv, payment["total"], form, when)
+        payment["invoices"] = [inv["uuid"]]
+        payment["complements"] = [complement["uuid"]]
     elif automation == "receipt":
         body = {
             "items": raw_items,
@@ -242,15 +191,9 @@ def request_payment(ctx: Ctx):
 def register_payment(ctx: Ctx):
     body = ctx.body
     _check_payment_form(body.get("payment_form"))
-    related = _related(body)
-    automation = _automation(body, "ppd_invoice_and_complement" if related else "pue_invoice")
-    if related and automation != "ppd_invoice_and_complement":
-        raise invalid(
-            f"invoices (PPD invoices to pay) go with automation_type ppd_invoice_and_complement, not {automation}"
-        )
+    automation = _automation(body, "pue_invoice")
     client = clients.resolve(ctx, body.get("client"))
     doc = _new(ctx, body, client, "processing", automation)
-    doc["related_invoices"] = related
     doc = succeed(ctx, doc, body["payment_form"], None, body["items"])
     return ok(_view(ctx, doc), "Payment registered successfully", 201)
 

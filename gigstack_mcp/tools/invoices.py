@@ -14,6 +14,7 @@ from ..models import quoted, shown
 from ..models.invoices import (
     MOTIVES,
     CancelInvoiceParams,
+    ComplementPage,
     CreateInvoiceParams,
     FilesParams,
     Invoice,
@@ -22,13 +23,17 @@ from ..models.invoices import (
     InvoicePage,
     InvoicePreview,
     IssuedInvoice,
+    ListComplementsParams,
     ListInvoicesParams,
+    PaymentComplement,
     PreviewInvoiceParams,
     UuidParams,
 )
 from ..registry import GuardViolation, Toolset
 
-invoices = Toolset("invoices", "Income/egress CFDI 4.0: find, read, issue, files, cancel.")
+invoices = Toolset(
+    "invoices", "Income/egress CFDI 4.0, payment complements: find, read, issue, files, cancel."
+)
 
 FOLIO_SCAN = 500  # invoices read at most when searching by folio (the API has no folio filter)
 
@@ -208,6 +213,19 @@ async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoi
     G02. Confirm the amounts first."""
     body, key = _body(api, p, "E")
     return await api.post("/invoices/egress", IssuedInvoice, json=body, idempotency_key=key)
+
+
+@invoices.read("List payment complements")
+async def list_payment_complements(api: Api, p: ListComplementsParams) -> ComplementPage:
+    """Payment complements (CFDI type P, REP), newest first; invoice_id = a PPD invoice's UUID gives the
+    payments received on it."""
+    return await api.list("/invoices/payment", ComplementPage, p)
+
+
+@invoices.read("Get a payment complement")
+async def get_payment_complement(api: Api, p: UuidParams) -> PaymentComplement:
+    """Get a payment complement by UUID: the amount, form and date paid, installment and balances."""
+    return await api.get(f"/invoices/payment/{p.uuid}", PaymentComplement)
 
 
 @invoices.read("Get invoice PDF/XML")

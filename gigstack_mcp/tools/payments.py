@@ -30,13 +30,6 @@ async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPayment
     register = isinstance(p, RegisterPaymentParams)
     if register and p.payment_form == "99":
         raise GuardViolation(NOT_A_FORM)
-    if register and p.invoices:
-        if p.automation_type not in (None, "ppd_invoice_and_complement"):
-            raise GuardViolation(
-                "invoices (PPD invoices to pay) need automation_type ppd_invoice_and_complement, "
-                f"not {p.automation_type}"
-            )
-        body.pop("items")  # the amount paid, not conceptos of a new CFDI: the item rules do not apply
     receiver = await wiring.receiver(api, {"id": p.client.id} if p.client.id else None)
     return wiring.rules("check_payment", body, receiver, await wiring.issuer(api), register=register)
 
@@ -66,12 +59,9 @@ async def request_payment(api: Api, p: RequestPaymentParams) -> Payment:
 
 @payments.write("Register a payment", guard=_guard_new_payment)
 async def register_payment(api: Api, p: RegisterPaymentParams) -> Payment:
-    """Record money received; stamps its PUE invoice by default. Paying PPD invoices: their uuids in
-    `invoices` plus one untaxed item for the amount."""
-    body = p.body()
-    if p.invoices:
-        body["automation_type"] = "ppd_invoice_and_complement"
-    return await api.post("/payments/register", Payment, json=body, idempotency_key=p.idempotency_key)
+    """Record money received; stamps its PUE invoice by default. automation_type
+    ppd_invoice_and_complement: a PPD invoice for the items plus the payment complement for this payment."""
+    return await api.post("/payments/register", Payment, json=p.body(), idempotency_key=p.idempotency_key)
 
 
 @payments.write("Mark payment paid")
