@@ -414,8 +414,8 @@ def error_result(spec: ToolSpec, exc: GigstackError, window: float | None = None
 _FORMATS = {
     "tax_id": "an RFC: 12 characters for a company (AAA + YYMMDD + 3), 13 for a person, uppercase",
     "zip": "a 5-digit código postal",
-    "product_key": "an 8-digit c_ClaveProdServ code, e.g. 80141503 (lookup_catalog finds them)",
-    "unit_key": "a c_ClaveUnidad code, e.g. E48 (service) or H87 (piece)",
+    "product_key": "an 8-digit c_ClaveProdServ code, e.g. 80101500 consultoría (lookup_catalog query finds them)",
+    "unit_key": "a c_ClaveUnidad code, e.g. E48 (service) or H87 (piece); lookup_catalog lists them",
     "currency": "an ISO 4217 code, e.g. MXN or USD",
     "uuid": "a folio fiscal (a UUID, 36 characters)",
     "substitution_uuid": "a folio fiscal (a UUID, 36 characters)",

@@ -52,3 +52,30 @@ def test_audit_cost_benchmark_runs():
     assert run.returncode == 0, run.stderr[-3000:]
     assert "| audit off |" in run.stdout and "fsync every record" in run.stdout
     assert re.search(r"one record \(redact, hash, write, flush\) takes \d+ µs", run.stdout)
+
+
+def test_catalog_search_benchmark_runs():
+    """The catalog search benchmark runs end to end (one pass over its queries) and reports every measure;
+    the numbers themselves belong in docs/benchmarks.md."""
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.catalog_search", "--repeat", "1", "--no-write"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    measures = [
+        line.split(" | ")[0].removeprefix("| ") for line in run.stdout.splitlines() if line.startswith("| ")
+    ]
+    assert measures[1:] == [
+        "search p50 (goal < 5 ms)",
+        "search p95 / max",
+        "slowest queries (median)",
+        "first search (read + index every catalog)",
+        "memory after the first search",
+        "package size added",
+        "package installed size (gigstack_mcp/, all of it)",
+        "before the first search",
+    ]
+    assert re.search(r"search p50 \(goal < 5 ms\) \| \d+\.\d\d ms", run.stdout)

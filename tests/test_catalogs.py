@@ -61,8 +61,13 @@ def test_entry_and_search():
     assert cat.entry("impuesto", "2")["description"] == "IVA"
     assert cat.entry("impuesto", "03") is None  # only unpadded input is padded
     assert cat.entry("uso-cfdi", "P01") is None and cat.entry("regimen-fiscal", "609") is None
-    assert [(r["catalog"], r["code"]) for r in cat.search(None, "transferencia")] == [("forma-pago", "03")]
-    assert [(r["catalog"], r["code"]) for r in cat.search(None, "gastos en general")] == [("uso-cfdi", "G03")]
+    # every catalog, c_ClaveProdServ included, best first
+    first = {
+        q: (r[0]["catalog"], r[0]["code"])
+        for q in ("transferencia", "gastos en general")
+        if (r := cat.search(None, q))
+    }
+    assert first == {"transferencia": ("forma-pago", "03"), "gastos en general": ("uso-cfdi", "G03")}
     assert [r["code"] for r in cat.search("regimen-fiscal", "REGIMEN simplificado de confianza")] == ["626"]
     assert [r["code"] for r in cat.search("forma-pago", "transf electronica")] == ["03"]  # word prefixes
     assert cat.search(None, "pue")[0]["code"] == "PUE"  # an exact code comes first
@@ -109,7 +114,8 @@ async def test_resources_and_templates_are_listed(mcp):
     assert catalog["catalog://uso-cfdi"].title == "Uso del CFDI (c_UsoCFDI)"
     templates = (await mcp.list_resource_templates()).resource_templates
     uris = {t.uri_template for t in templates if t.uri_template.startswith("catalog://")}
-    assert uris == {f"catalog://{slug}/{{code}}" for slug in cat.CATALOGS}
+    search = {f"catalog://{slug}/search{{?q,page}}" for slug in cat.LARGE}
+    assert uris == {f"catalog://{slug}/{{code}}" for slug in cat.CATALOGS} | search
     names = [t.name for t in templates]
     assert len(names) == len(set(names))
 
@@ -165,7 +171,7 @@ async def test_lookup_tool_shape(mcp):
     assert tool.annotations.destructive_hint is None and tool.annotations.idempotent_hint is None
     schema = tool.input_schema
     assert "anyOf" not in schema and "oneOf" not in schema
-    assert set(schema["properties"]) == {"catalog", "code", "query", "regimen", "persona", "team"}
+    assert set(schema["properties"]) == {"catalog", "code", "query", "regimen", "persona", "limit", "team"}
     assert schema["properties"]["catalog"]["enum"] == list(cat.CATALOGS)
     assert len(json.dumps(schema)) <= 1000
 
@@ -173,13 +179,14 @@ async def test_lookup_tool_shape(mcp):
 @pytest.mark.anyio
 async def test_lookup_by_words(mcp, sandbox):
     before = len(sandbox.state.api_requests())
-    assert _codes(await call_ok(mcp, "lookup_catalog", {"query": "transferencia"})) == [("forma-pago", "03")]
+    found = await call_ok(mcp, "lookup_catalog", {"query": "transferencia"})
+    assert _codes(found)[0] == ("forma-pago", "03")  # then c_ClaveProdServ rows with the word
     found = await call_ok(mcp, "lookup_catalog", {"query": "gastos en general"})
-    assert _codes(found) == [("uso-cfdi", "G03")]
+    assert _codes(found)[0] == ("uso-cfdi", "G03")
     assert found["data"][0]["description"] == "Gastos en general."
     assert found["data"][0]["persona_moral"] is True and "626" in found["data"][0]["regimenes_receptor"]
     found = await call_ok(mcp, "lookup_catalog", {"query": "regimen simplificado de confianza"})
-    assert _codes(found) == [("regimen-fiscal", "626")]
+    assert _codes(found)[0] == ("regimen-fiscal", "626")
     assert found["data"][0]["persona_fisica"] and found["data"][0]["persona_moral"]
     found = await call_ok(mcp, "lookup_catalog", {"catalog": "motivo-cancelacion", "query": "no se llevo"})
     assert _codes(found) == [("motivo-cancelacion", "03")]

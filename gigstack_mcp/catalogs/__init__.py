@@ -2,16 +2,25 @@
 
 `load(name)`/`codes(name)` read a data file by its file name; the rest is keyed by the public slug
 (`uso-cfdi`, `regimen-fiscal`, …, see CATALOGS) and returns plain dicts (rows as in the data files plus
-`catalog` = the slug; c_TasaOCuota rows get a synthetic `code` and `description`)."""
+`catalog` = the slug; c_TasaOCuota rows get a synthetic `code` and `description`).
+
+The large catalogs (c_ClaveProdServ, c_ClaveUnidad, c_Moneda, c_Pais) are gzip'd TSV snapshots written by
+scripts/build_catalogs.py; `find` (ranked search, _search.py) and `entry` read them as tuples, so 52,000
+product codes never become 52,000 dicts unless `rows()` is asked for them."""
 
 from __future__ import annotations
 
 import json
-import re
 import unicodedata
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from ._search import Found
 
 Persona = Literal["fisica", "moral"]
 
@@ -41,7 +50,15 @@ CATALOGS: dict[str, Catalog] = {
     "motivo-cancelacion": Catalog("motivo_cancelacion", "Motivo de cancelación", "Motivo"),
     "periodicidad": Catalog("periodicidad", "Periodicidad (factura global)", "c_Periodicidad"),
     "meses": Catalog("meses", "Meses (factura global)", "c_Meses"),
+    "clave-prod-serv": Catalog("clave_prod_serv", "Clave de producto o servicio", "c_ClaveProdServ"),
+    "clave-unidad": Catalog("clave_unidad", "Clave de unidad", "c_ClaveUnidad"),
+    "moneda": Catalog("moneda", "Moneda", "c_Moneda"),
+    "pais": Catalog("pais", "País", "c_Pais"),
 }
+# Too large to send whole: resources page them, the tool lists only the first rows.
+LARGE = frozenset({"clave-prod-serv", "clave-unidad"})
+# The catalogs stored as data/<file>.tsv.gz (scripts/build_catalogs.py); the others are JSON.
+_TABLES = frozenset({"clave_prod_serv", "clave_unidad", "moneda", "pais"})
 
 
 # Codes that CFDI 3.3 (or satcfdi's merged tables) have but CFDI 4.0 rejects: a model may "remember" them.
@@ -53,14 +70,50 @@ LEGACY: dict[str, dict[str, str]] = {
 }
 
 
+class Table(NamedTuple):
+    meta: dict[str, Any]  # {catalog, source, columns, int_columns, rows}
+    rows: tuple[tuple[Any, ...], ...]  # in `columns` order, sorted by code; "" for an empty SAT cell
+
+
+@cache
+def table(name: str) -> Table:
+    """A `data/<name>.tsv.gz` snapshot: the metadata line and the rows as tuples."""
+    import csv  # here, not at the top: start-up does not pay for what only a first search needs
+    import gzip
+    import io
+
+    raw = files(__name__).joinpath(f"data/{name}.tsv.gz").read_bytes()
+    text = io.StringIO(gzip.decompress(raw).decode("utf-8"))
+    meta = json.loads(text.readline()[1:])
+    ints = [meta["columns"].index(c) for c in meta.get("int_columns", ())]
+    found = []
+    for row in csv.reader(text, delimiter="\t"):
+        for i in ints:
+            row[i] = int(row[i])
+        found.append(tuple(row))
+    return Table(meta, tuple(found))
+
+
+def _as_dict(columns: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
+    return {c: v for c, v in zip(columns, row, strict=True) if v != ""}
+
+
 @cache
 def load(name: str) -> dict[str, Any]:
-    """The raw catalog file `data/<name>.json` ({catalog, source, rows, ...})."""
-    return json.loads(files(__name__).joinpath(f"data/{name}.json").read_text("utf-8"))
+    """The raw catalog file `data/<name>.json` or `.tsv.gz` ({catalog, source, rows, ...})."""
+    path = files(__name__).joinpath(f"data/{name}.json")
+    if path.is_file():
+        return json.loads(path.read_text("utf-8"))
+    meta, found = table(name)
+    return {**meta, "rows": [_as_dict(meta["columns"], r) for r in found]}
 
 
 @cache
 def codes(name: str) -> frozenset[str]:
+    """Every code of a catalog, by file name (`moneda`, `pais`, `uso_cfdi`…) or slug (`clave-unidad`)."""
+    name = CATALOGS[name].file if name in CATALOGS else name
+    if name in _TABLES:
+        return frozenset(r[0] for r in table(name).rows)
     return frozenset(row["code"] for row in load(name)["rows"])
 
 
@@ -86,7 +139,8 @@ def _tasa(row: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def rows(slug: str) -> tuple[dict[str, Any], ...]:
-    """Every row of a catalog, each with `catalog` (the slug), `code` and `description`. Do not mutate."""
+    """Every row of a catalog, each with `catalog` (the slug), `code` and `description`. Do not mutate.
+    (For c_ClaveProdServ that is 52,000 dicts, ~15 MB: prefer `find`, `entry` or `table`.)"""
     raw = load(_catalog(slug).file)["rows"]
     fix = _tasa if slug == "tasa-o-cuota" else dict
     return tuple({**fix(r), "catalog": slug} for r in raw)
@@ -99,11 +153,35 @@ def _index(slug: str) -> dict[str, dict[str, Any]]:
 
 def entry(slug: str, code: str) -> dict[str, Any] | None:
     """The row with this code (case-insensitive; `3` finds forma de pago `03`), or None."""
-    index, key = _index(slug), str(code).strip().casefold()
-    found = index.get(key)
-    if found is None and key.isdigit() and not key.startswith("0"):
-        found = index.get(key.zfill(2)) or index.get(key.zfill(3))
-    return dict(found) if found else None
+    key = str(code).strip().casefold()
+    if _catalog(slug).file not in _TABLES:
+        index = _index(slug)
+        found = index.get(key)
+        if found is None and key.isdigit() and not key.startswith("0"):  # JSON catalogs only: `3` -> `03`
+            found = index.get(key.zfill(2)) or index.get(key.zfill(3))
+        return dict(found) if found else None
+    keys, positions = code_keys(slug)
+    at = bisect_left(keys, key)
+    return row_at(slug, positions[at]) if at < len(keys) and keys[at] == key else None
+
+
+@cache
+def code_keys(slug: str) -> tuple[list[str], array]:
+    """A catalog's casefolded codes, sorted, and the row number of each: a bisect finds a code or every
+    code with a prefix without a 52,000-entry dict (~5 MB)."""
+    name = _catalog(slug).file
+    codes = [r[0] for r in table(name).rows] if name in _TABLES else [r["code"] for r in rows(slug)]
+    keyed = sorted((c if c.isdigit() else c.casefold(), i) for i, c in enumerate(codes))
+    return [k for k, _ in keyed], array("I", (i for _, i in keyed))
+
+
+def row_at(slug: str, position: int) -> dict[str, Any]:
+    """Row number `position` of a catalog as a dict (with `catalog`)."""
+    name = _catalog(slug).file
+    if name not in _TABLES:
+        return dict(rows(slug)[position])
+    meta, found = table(name)
+    return {**_as_dict(meta["columns"], found[position]), "catalog": slug}
 
 
 def fold(text: str) -> str:
@@ -112,28 +190,20 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", fold(text))
+def find(
+    text: str, slugs: Iterable[str] | None = None, limit: int | None = 30, partial: bool = True
+) -> Found:
+    """Ranked search (see _search.find): best rows first, `total` matched, `partial` when no row has
+    every word. The index is built on the first search of each catalog and kept."""
+    from ._search import find as _find
 
-
-@cache
-def _haystack(slug: str) -> tuple[tuple[dict[str, Any], tuple[str, ...]], ...]:
-    return tuple((r, tuple(_words(f"{r['code']} {r['description']}"))) for r in rows(slug))
+    return _find(text, slugs, limit, partial)
 
 
 def search(slug: str | None, text: str) -> list[dict[str, Any]]:
-    """Rows whose code or description has every word of `text` (as a word prefix, ignoring accents and
-    case), exact code matches first. `slug=None` searches every catalog."""
-    wanted = _words(text)
-    if not wanted:
-        return []
-    key = " ".join(wanted)
-    exact, other = [], []
-    for s in [slug] if slug else list(CATALOGS):
-        for row, words in _haystack(s):
-            if all(any(w.startswith(q) for w in words) for q in wanted):
-                (exact if fold(row["code"]) == key else other).append(dict(row))
-    return exact + other
+    """Every row having every word of `text` (word prefixes; accents, case and stop words ignored), best
+    first, an exact code first. `slug=None` searches every catalog."""
+    return find(text, [slug] if slug else None, limit=None, partial=False).rows
 
 
 def applies(row: dict[str, Any], persona: Persona | None) -> bool:

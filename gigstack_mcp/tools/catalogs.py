@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
@@ -28,6 +29,10 @@ CatalogSlug = Literal[
     "motivo-cancelacion",
     "periodicidad",
     "meses",
+    "clave-prod-serv",
+    "clave-unidad",
+    "moneda",
+    "pais",
 ]
 MAX_ENTRIES = 30
 
@@ -39,6 +44,7 @@ class LookupCatalogParams(ToolParams):
     # the receiver's régimen, e.g. 612 (the 3-digit pattern still validates)
     regimen: Annotated[str, Field(pattern=r"^[0-9]{3}$"), text("the receiver's, e.g. 612")] | None = None
     persona: Literal["fisica", "moral"] | None = None  # 13-character RFC: fisica; 12: moral
+    limit: Annotated[int, Field(ge=1, le=MAX_ENTRIES)] = MAX_ENTRIES
 
 
 class CatalogEntry(Out):
@@ -64,6 +70,14 @@ class CatalogEntry(Out):
     bimestral: bool | None = None
     nota: str | None = None
     uso: str | None = None
+    detalle: str | None = None  # c_ClaveUnidad: the SAT's definition of the unit
+    simbolo: str | None = None
+    decimales: int | None = None  # c_Moneda: decimals allowed in amounts
+    porcentaje_variacion: int | None = None
+    patron_codigo_postal: str | None = None  # c_Pais: regular expressions the SAT validates with
+    patron_identidad_tributaria: str | None = None
+    validacion_identidad_tributaria: str | None = None
+    agrupaciones: str | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> CatalogEntry:
@@ -84,7 +98,10 @@ class CatalogMatches(Page[CatalogEntry]):
     pass
 
 
-catalogs = Toolset("catalogs", "SAT CFDI 4.0 catalogs (uso CFDI, régimen, formas de pago…), offline.")
+catalogs = Toolset(
+    "catalogs",
+    "SAT CFDI 4.0 catalogs (uso CFDI, régimen, formas de pago, product/unit keys, moneda, país…), offline.",
+)
 
 
 def _fail(message: str) -> ToolError:
@@ -120,12 +137,18 @@ def _for_regimen(p: LookupCatalogParams) -> tuple[list[dict[str, Any]], str]:
 
 @catalogs.read("Look up SAT codes")
 async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
-    """SAT CFDI codes (uso, regimen, forma de pago, taxes...) by `code` or `query`, a whole `catalog`,
-    or the usos a `regimen` allows. Don't guess codes."""
+    """SAT CFDI codes (uso, regimen, forma de pago, taxes, product/service and unit keys, moneda, pais)
+    by `code` or `query` (ranked), a whole `catalog`, or the usos a `regimen` allows. Don't guess codes."""
+    # in a worker thread: the first look-up reads the large catalogs (~0.5 s), which must not stall
+    # every other session on the event loop
+    return await anyio.to_thread.run_sync(_lookup, p)
+
+
+def _lookup(p: LookupCatalogParams) -> CatalogMatches:
     if not (p.catalog or p.code or p.query_text or p.regimen):
         raise _fail(f"Give `catalog`, `code`, `query` or `regimen`. Catalogs: {', '.join(cat.CATALOGS)}")
     slugs = [p.catalog] if p.catalog else list(cat.CATALOGS)
-    note = None
+    note, ranked_total = None, 0
     if p.regimen:
         found, note = _for_regimen(p)
         slugs = ["uso-cfdi"]
@@ -134,7 +157,15 @@ async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
     elif p.code:
         found = _by_code(slugs, p.code)
     elif p.query_text:
-        found = cat.search(p.catalog, p.query_text)
+        # persona filters after ranking: then rank everything so the count stays right
+        ranked = cat.find(p.query_text, slugs, limit=None if p.persona else p.limit)
+        found, ranked_total = ranked.rows, 0 if p.persona else ranked.total
+        if ranked.partial:
+            note = "No entry has every word of the query; these have some of them, best first."
+    elif p.catalog in cat.LARGE:
+        found = [cat.row_at(p.catalog, i) for i in range(p.limit)]
+        ranked_total = len(cat.table(cat.CATALOGS[p.catalog].file).rows)
+        note = f"{cat.CATALOGS[p.catalog].sat} is large: search it with `query` (words of what is sold)."
     else:
         found = [dict(r) for r in cat.rows(slugs[0])]
     if p.query_text and (p.regimen or p.code):
@@ -142,21 +173,22 @@ async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
         found = [r for r in found if (r["catalog"], r["code"]) in keep]
     found = [r for r in found if cat.applies(r, p.persona)]
     if not found:
-        asked = ", ".join(f"{k}={v}" for k, v in p.model_dump(by_alias=True, exclude_none=True).items())
+        given = p.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+        asked = ", ".join(f"{k}={v}" for k, v in given.items())
         raise _fail(
             f"Nothing matches {asked}. Try fewer or other words, omit `catalog` to search all catalogs, "
             "or give only `catalog` to list it"
         )
-    total = len(found)
-    if total > MAX_ENTRIES:
+    total = max(len(found), ranked_total)
+    if total > p.limit:
         note = (note + " " if note else "") + (
-            f"Showing the first {MAX_ENTRIES} of {total}: narrow with `catalog`, `code` or `query`."
+            f"Showing the first {p.limit} of {total}: narrow with `catalog`, `code` or `query`."
         )
     if p.regimen:  # already filtered on it: the full list of regímenes per uso is noise here
         found = [{k: v for k, v in r.items() if k != "regimenes_receptor"} for r in found]
     return CatalogMatches(
-        data=[CatalogEntry.of(r) for r in found[:MAX_ENTRIES]],
-        has_more=total > MAX_ENTRIES,
+        data=[CatalogEntry.of(r) for r in found[: p.limit]],
+        has_more=total > p.limit,
         total_results=total,
         note=note,
     )
