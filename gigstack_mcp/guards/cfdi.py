@@ -244,6 +244,7 @@ def _fiscal(data: Any) -> dict[str, Any]:
         "use": _code(d.get("use")),
         "zip": None if zip_code in (None, "") else str(zip_code),
         "country": _code(address.get("country", d.get("country"))),
+        "foreign_tax_id": _code(d.get("foreign_tax_id")),
     }
 
 
@@ -711,9 +712,10 @@ def _xexx_residencia(doc: _Doc) -> Iterator[_F]:
         yield _F(
             doc.rf("country"),
             None,
-            "ISO 3166 alpha-3 other than MEX, e.g. USA",
-            "Para un receptor extranjero indique su país de residencia fiscal.",
-            "For a foreign receiver give the country of tax residence.",
+            "c_Pais alpha-3 other than MEX, e.g. USA",
+            "Para un receptor extranjero indique su país de residencia fiscal (address.country, c_Pais).",
+            "For a foreign receiver give the country of tax residence in address.country (c_Pais, e.g. "
+            "USA) and their tax id in foreign_tax_id.",
             warn=True,
         )
     elif _plain(country) in {"MEX", "MX", "MEXICO"}:
@@ -724,6 +726,82 @@ def _xexx_residencia(doc: _Doc) -> Iterator[_F]:
             "El RFC XEXX010101000 es para residentes en el extranjero: la residencia fiscal no puede ser MEX.",
             "XEXX010101000 is for foreign residents: the tax residence cannot be MEX.",
         )
+
+
+# B2. Foreign receivers (ResidenciaFiscal, NumRegIdTrib) ---------------------------------------------------
+
+
+def _pais_row(country: str | None) -> dict[str, Any] | None:
+    from ..catalogs import entry
+
+    return entry("pais", country) if country else None
+
+
+@rule(
+    "FOREIGN-NUMREGIDTRIB",
+    Severity.BLOCK,
+    RECEIVER,
+    "foreign_tax_id (NumRegIdTrib) only with RFC XEXX010101000 (CFDI40154), with a country of residence "
+    "(CFDI40153), matching that country's c_Pais pattern (CFDI40156).",
+)
+def _foreign_tax_id(doc: _Doc) -> Iterator[_F]:
+    """A foreign tax id belongs to a foreign receiver (XEXX010101000) and follows its country's pattern."""
+    number = doc.receiver["foreign_tax_id"]
+    if number is None:
+        return
+    field = doc.rf("foreign_tax_id")
+    if doc.rfc and doc.rfc != EXTRANJERO:
+        yield _F(
+            field,
+            number,
+            f"no foreign_tax_id with RFC {doc.rfc} (or tax_id {EXTRANJERO} for a customer abroad)",
+            "NumRegIdTrib solo se registra con el RFC genérico extranjero XEXX010101000.",
+            f"A foreign tax id only goes with the foreign generic RFC {EXTRANJERO}.",
+        )
+        return
+    country = doc.receiver["country"]
+    if country is None:
+        yield _F(
+            doc.rf("country"),
+            None,
+            "c_Pais alpha-3, e.g. USA",
+            "Con NumRegIdTrib se debe registrar ResidenciaFiscal (el país del receptor).",
+            "A foreign tax id needs the receiver's country of residence (address.country).",
+        )
+        return
+    row = _pais_row(country)
+    pattern = (row or {}).get("patron_identidad_tributaria")
+    if pattern and not re.fullmatch(pattern, number):
+        yield _F(
+            field,
+            number,
+            f"the c_Pais pattern for {country}: {pattern}",
+            f"El NumRegIdTrib no cumple el patrón de {country} en c_Pais ({pattern}).",
+            f"The foreign tax id does not match SAT's pattern for {country} ({pattern}); "
+            "write it without separators.",
+        )
+
+
+@rule(
+    "FOREIGN-RESIDENCIA-RFC",
+    Severity.BLOCK,
+    RECEIVER,
+    "A foreign country of residence only with RFC XEXX010101000: a registered RFC or XAXX carries no "
+    "ResidenciaFiscal (CFDI40151).",
+)
+def _foreign_residence_rfc(doc: _Doc) -> Iterator[_F]:
+    """A receiver abroad without an RFC is XEXX010101000; with a Mexican RFC the country stays MEX."""
+    country = doc.receiver["country"]
+    if not doc.rfc or doc.rfc == EXTRANJERO or country is None or _plain(country) in {"MEX", "MX", "MEXICO"}:
+        return
+    yield _F(
+        doc.rf("tax_id"),
+        doc.rfc,
+        f"{EXTRANJERO} (régimen 616, uso S01, zip = your expedition zip) for a customer abroad, or country MEX",
+        "La residencia fiscal extranjera solo aplica con el RFC XEXX010101000.",
+        f"A customer resident in {country} is invoiced to {EXTRANJERO} with régimen 616, uso S01 and "
+        "your expedition zip; a Mexican RFC keeps country MEX.",
+    )
 
 
 # C. Factura global -------------------------------------------------------------------------------------

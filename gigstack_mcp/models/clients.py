@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import EmailStr, Field, WithJsonSchema
+from pydantic import AfterValidator, EmailStr, Field, WithJsonSchema
 
 from ._base import ListParams, Metadata, Out, Page, ToolParams, shape, text
 from ._text import quoted, shown
@@ -16,6 +16,26 @@ Rfc = Annotated[str, Field(pattern=RFC_PATTERN), text("RFC")]
 RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("regimen fiscal, e.g. 612")]
 UsoCFDI = Annotated[str, Field(pattern=r"^(G0[1-3]|I0[1-8]|D(0[1-9]|10)|S01|CP01|CN01)$"), text()]
 ClientId = Annotated[str, Field(min_length=1)]
+
+
+def _pais(value: str) -> str:
+    """A SAT c_Pais code (ISO 3166 alpha-3), e.g. USA: the CFDI's ResidenciaFiscal comes from it."""
+    from ..catalogs import codes  # loaded on first use
+
+    code = value.strip().upper()
+    if code not in codes("pais"):
+        raise ValueError(
+            f"country {value!r} is not in SAT c_Pais: use the alpha-3 code, e.g. USA, CAN, ESP "
+            "(lookup_catalog pais finds it by name)"
+        )
+    return code
+
+
+# A foreign customer: address.country (c_Pais) + foreign_tax_id (NumRegIdTrib), with RFC XEXX010101000.
+Country = Annotated[str, AfterValidator(_pais), text("c_Pais alpha-3, e.g. USA")]
+ForeignTaxId = Annotated[
+    str, Field(min_length=1, max_length=40, description="Foreign tax id (NumRegIdTrib), e.g. a US EIN")
+]
 
 
 class Address(Out):
@@ -32,11 +52,18 @@ class Address(Out):
     state: str | None = None
 
 
+class FiscalAddress(Address):
+    """Address as a tool argument: the country is checked against c_Pais."""
+
+    country: Country | None = None
+
+
 class Client(Out):
     id: str | None = None
     name: str | None = None
     legal_name: str | None = None
     tax_id: str | None = None
+    foreign_tax_id: str | None = None
     tax_system: str | None = None
     use: str | None = None
     email: str | None = None
@@ -70,12 +97,13 @@ FISCAL_ADDRESS = WithJsonSchema(
 class ClientFields(ToolParams):
     name: str | None = Field(None, max_length=300)
     legal_name: str | None = Field(None, max_length=300)  # as on the constancia (create_client says so)
-    tax_id: Rfc | None = None
+    tax_id: Rfc | None = None  # a foreign customer: XEXX010101000 + foreign_tax_id + address.country
+    foreign_tax_id: ForeignTaxId | None = None
     tax_system: RegimenFiscal | None = None
     use: UsoCFDI | None = None
     email: EmailStr | None = None
     phone: str | None = None
-    address: Annotated[Address, FISCAL_ADDRESS] | None = None
+    address: Annotated[FiscalAddress, FISCAL_ADDRESS] | None = None
     metadata: Metadata | None = None
 
 

@@ -7,11 +7,12 @@ from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
-from pydantic import EmailStr, Field, PrivateAttr
+from pydantic import AfterValidator, EmailStr, Field, PrivateAttr
 
 from ..clock import MEXICO
 from ._base import ListParams, Out, Page, ToolParams, shape, text
 from ._text import one_line, quoted, shown
+from .clients import Country, ForeignTaxId
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
 from .services import Tax as Tax
 
@@ -23,6 +24,20 @@ RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$")]
 # c_FormaPago (gigstack-api.md §4.4): 01-06, 08, 12-15, 17, 23-31, 99
 PaymentForm = Annotated[str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$"), text()]
 Motive = Literal["01", "02", "03", "04"]
+
+
+def _moneda(value: str) -> str:
+    """A SAT c_Moneda code: the PAC refuses anything else, e.g. "DLS" (CFDI40113)."""
+    from ..catalogs import codes  # loaded on first use
+
+    if value not in codes("moneda"):
+        raise ValueError(
+            f"currency {value!r} is not in SAT c_Moneda: e.g. MXN, USD, EUR (lookup_catalog moneda)"
+        )
+    return value
+
+
+Moneda = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_moneda), text()]  # default MXN
 MOTIVES = {
     "01": "issued with errors, replaced by another CFDI",
     "02": "issued with errors, no replacement",
@@ -54,6 +69,7 @@ class Item(Strict):
 
 class ZipOnly(Strict):
     zip: str = Field(pattern=r"^[0-9]{5}$")
+    country: Country | None = None  # a foreign receiver's residence (c_Pais)
 
 
 class ClientSearch(Strict):
@@ -63,12 +79,14 @@ class ClientSearch(Strict):
 
 class InvoiceClient(Strict):
     __get_pydantic_json_schema__ = shape(
-        "{id} or {legal_name, tax_id, tax_system, address: {zip}, email, search: {on_key, on_value}}"
+        "{id} or {legal_name, tax_id, tax_system, address: {zip, country}, foreign_tax_id, email, "
+        "search: {on_key, on_value}}"
     )
 
     id: str | None = None  # or the fields to create one
     legal_name: str | None = None
     tax_id: Rfc | None = None
+    foreign_tax_id: ForeignTaxId | None = None
     tax_system: RegimenFiscal | None = None
     email: EmailStr | None = None
     address: ZipOnly | None = None
@@ -96,7 +114,7 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
     use: Use | None = None
     payment_form: PaymentForm | None = None  # c_FormaPago, e.g. 03 (lookup_catalog forma-pago)
     payment_method: Literal["PUE", "PPD"] | None = None  # default PUE
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$"), text()] | None = None
+    currency: Moneda | None = None
     exchange_rate: float | None = Field(None, gt=0)
     global_: GlobalInfo | None = Field(None, alias="global")
     related_documents: list[RelatedDocuments] | None = None

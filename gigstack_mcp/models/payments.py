@@ -10,10 +10,10 @@ from pydantic import EmailStr, Field
 
 from ._base import ListParams, Metadata, Out, Page, ToolParams, shape, text
 from ._text import quoted, shown
-from .invoices import MEXICO, InvoiceClient, InvoiceParty, Item, PaymentForm
+from .invoices import MEXICO, InvoiceClient, InvoiceParty, Item, Moneda, PaymentForm
 from .services import Strict
 
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), text()]  # default MXN
+Currency = Moneda  # c_Moneda; default MXN
 ExchangeRate = Annotated[float, Field(gt=0)]
 # The key's pattern (8-128 of [A-Za-z0-9._:-]) still validates; a bank transaction id fits it.
 IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$"), text()]

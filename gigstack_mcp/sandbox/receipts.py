@@ -42,7 +42,7 @@ def priced(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
     items = [_invoicing.build_item(ctx, it, n) for n, it in enumerate(body.get("items") or [])]
     if not items:
         raise invalid("items must have at least one item")
-    currency = (body.get("currency") or "MXN").upper()
+    currency = _invoicing.check_currency(body.get("currency"))
     rate = body.get("exchange_rate")
     if currency != "MXN" and not rate:
         raise invalid(f"exchange_rate is required when currency is {currency}")
