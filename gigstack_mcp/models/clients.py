@@ -33,9 +33,7 @@ def _pais(value: str) -> str:
 
 # A foreign customer: address.country (c_Pais) + foreign_tax_id (NumRegIdTrib), with RFC XEXX010101000.
 Country = Annotated[str, AfterValidator(_pais), text("c_Pais alpha-3, e.g. USA")]
-ForeignTaxId = Annotated[
-    str, Field(min_length=1, max_length=40, description="Foreign tax id (NumRegIdTrib), e.g. a US EIN")
-]
+ForeignTaxId = Annotated[str, Field(min_length=1, max_length=40), text()]  # NumRegIdTrib, e.g. a US EIN
 
 
 class Address(Out):

@@ -53,7 +53,7 @@ MOTIVES = {
 class Item(Strict):
     __get_pydantic_json_schema__ = shape(
         "{id: service id, quantity} or {description, quantity, unit_price, product_key, unit_key, taxes: "
-        "[{type: IVA, rate: 0.16, factor, withholding, inclusive}], taxability, discount}"
+        "[{type: IVA, rate: 0.16, factor, withholding, inclusive}], taxability, discount, sku}"
     )
 
     id: str | None = None  # a service's id: its fields are the defaults
@@ -65,6 +65,7 @@ class Item(Strict):
     taxability: Taxability | None = None
     taxes: list[Tax] | None = None
     discount: float | None = Field(None, ge=0)
+    sku: str | None = Field(None, max_length=100)  # NoIdentificacion: e.g. the ticket on a global invoice
 
 
 class ZipOnly(Strict):

@@ -119,6 +119,34 @@ def _global_info(ctx: Ctx, receipt: Doc) -> dict[str, Any]:
     return {"periodicity": periodicity, "months": months, "year": day.year}
 
 
+def ticket_lines(receipt: Doc) -> list[dict[str, Any]]:
+    """A receipt on a global invoice (Guía de llenado del CFDI global, pp. 13-16): one concepto per
+    ticket, ClaveProdServ 01010101, NoIdentificacion = the ticket (receipt id), Cantidad 1, ClaveUnidad
+    ACT, no Unidad, Descripcion "Venta", ValorUnitario = the ticket's subtotal; one line per tax rate
+    when a ticket mixes rates. A per-unit (Cuota) tax keeps the ticket's own lines, identified too."""
+    items = receipt.get("items") or []
+    if any(t.get("factor") == "Cuota" for it in items for t in it.get("taxes") or []):
+        return [raw | {"sku": receipt["id"]} for raw in receipt.get("raw_items") or items]
+    groups: dict[tuple[Any, ...], float] = {}
+    for it in items:
+        taxes = tuple((t["type"], t["rate"], t["factor"], t["withholding"]) for t in it.get("taxes") or [])
+        key = (taxes, it.get("taxability") or "02")
+        groups[key] = groups.get(key, 0.0) + float(it["amount"]) - float(it.get("discount") or 0)
+    return [
+        {
+            "description": "Venta",
+            "quantity": 1,
+            "unit_price": round(base, 6),
+            "product_key": "01010101",
+            "unit_key": "ACT",
+            "sku": receipt["id"],
+            "taxability": taxability,
+            "taxes": [{"type": k, "rate": r, "factor": f, "withholding": w} for k, r, f, w in taxes],
+        }
+        for (taxes, taxability), base in groups.items()
+    ]
+
+
 def _client_ref(ctx: Ctx, receipt: Doc, stamp_to: str, info: dict[str, Any]) -> dict[str, Any]:
     """The `client` of the invoice: the receipt's client, the customer's fiscal_information (found or
     created by RFC and updated with it), or público en general (national or foreign)."""
@@ -194,7 +222,9 @@ def stamp(ctx: Ctx, receipt: Doc, stamp_to: str, info: dict[str, Any], date_ms: 
     config = receipt.get("invoice_config") or {}
     body = {
         "client": client_ref,
-        "items": receipt.get("raw_items") or receipt["items"],
+        "items": ticket_lines(receipt)
+        if stamp_to == "general_public_national"
+        else receipt.get("raw_items") or receipt["items"],
         "payment_method": "PUE",
         "payment_form": receipt.get("payment_form") or "01",
         "currency": receipt["currency"],
