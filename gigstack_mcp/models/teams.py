@@ -49,6 +49,7 @@ class Team(Out):
     legal_name: str | None = None
     tax_id: str | None = None
     tax_system: str | None = None
+    address: dict[str, Any] | None = None  # its zip is the LugarExpedicion of the team's invoices
     brand: dict[str, Any] | None = None
     sat: dict[str, Any] | None = None
     members: list[Member] | None = None
