@@ -306,7 +306,7 @@ async def test_foreign_client_invoiced_in_usd(mcp, sandbox):
         "address": {"zip": team["address"]["zip"], "country": usa["code"]},
     }
     text = await a.refused("create_client", client | {"foreign_tax_id": "98-7654321"})
-    assert "FOREIGN-NUMREGIDTRIB" in text and "[0-9]{9}" in text
+    assert "XEXX-RESIDENCIA" in text and "[0-9]{9}" in text
     created = await a.ok("create_client", client | {"foreign_tax_id": "987654321"})
     check = await a.ok("validate_client_fiscal_info", {"id": created["id"]})
     assert check["is_valid"], check

@@ -701,10 +701,14 @@ def _generic_uso(doc: _Doc) -> Iterator[_F]:
     "XEXX-RESIDENCIA",
     Severity.BLOCK,
     RECEIVER,
-    "XEXX010101000 needs a foreign country (ResidenciaFiscal ≠ MEX, CFDI40152); warns when no country is given.",
+    "XEXX010101000 needs a foreign country (ResidenciaFiscal ≠ MEX, CFDI40152); warns when no country is given. "
+    "A foreign country or foreign_tax_id (NumRegIdTrib) only with XEXX010101000 (CFDI40151, CFDI40154); "
+    "foreign_tax_id needs the country (CFDI40153) and follows its c_Pais pattern (CFDI40156).",
 )
 def _xexx_residencia(doc: _Doc) -> Iterator[_F]:
     """A foreign receiver (XEXX010101000) needs a country of residence other than Mexico."""
+    yield from _foreign_residence_rfc(doc)
+    yield from _foreign_tax_id(doc)
     if doc.rfc != EXTRANJERO:
         return
     country = doc.receiver["country"]
@@ -737,15 +741,9 @@ def _pais_row(country: str | None) -> dict[str, Any] | None:
     return entry("pais", country) if country else None
 
 
-@rule(
-    "FOREIGN-NUMREGIDTRIB",
-    Severity.BLOCK,
-    RECEIVER,
-    "foreign_tax_id (NumRegIdTrib) only with RFC XEXX010101000 (CFDI40154), with a country of residence "
-    "(CFDI40153), matching that country's c_Pais pattern (CFDI40156).",
-)
 def _foreign_tax_id(doc: _Doc) -> Iterator[_F]:
-    """A foreign tax id belongs to a foreign receiver (XEXX010101000) and follows its country's pattern."""
+    """XEXX-RESIDENCIA, NumRegIdTrib: a foreign tax id belongs to a foreign receiver (XEXX010101000,
+    CFDI40154), with its country (CFDI40153), following that country's c_Pais pattern (CFDI40156)."""
     number = doc.receiver["foreign_tax_id"]
     if number is None:
         return
@@ -782,15 +780,9 @@ def _foreign_tax_id(doc: _Doc) -> Iterator[_F]:
         )
 
 
-@rule(
-    "FOREIGN-RESIDENCIA-RFC",
-    Severity.BLOCK,
-    RECEIVER,
-    "A foreign country of residence only with RFC XEXX010101000: a registered RFC or XAXX carries no "
-    "ResidenciaFiscal (CFDI40151).",
-)
 def _foreign_residence_rfc(doc: _Doc) -> Iterator[_F]:
-    """A receiver abroad without an RFC is XEXX010101000; with a Mexican RFC the country stays MEX."""
+    """XEXX-RESIDENCIA, CFDI40151: a receiver abroad without an RFC is XEXX010101000; a Mexican RFC
+    (or XAXX) carries no foreign residence."""
     country = doc.receiver["country"]
     if not doc.rfc or doc.rfc == EXTRANJERO or country is None or _plain(country) in {"MEX", "MX", "MEXICO"}:
         return
@@ -802,6 +794,28 @@ def _foreign_residence_rfc(doc: _Doc) -> Iterator[_F]:
         f"A customer resident in {country} is invoiced to {EXTRANJERO} with régimen 616, uso S01 and "
         "your expedition zip; a Mexican RFC keeps country MEX.",
     )
+
+
+# What the rule table relies on, checked elsewhere (docs/guard-rails.md says it after the table).
+_AROUND_THE_RULES = [
+    "",
+    "## Checked around the rules",
+    "",
+    "- **The issuer** (RFC, régimen, expedition zip) the rules compare with is the team the call names, else",
+    "  the API key's own team, learnt as gigstack's official CLI does (`resolveTeam`: the team in the key's JWT",
+    "  payload, `GET /teams/{id}`; else `GET /teams` and its only team). It is cached per key and dropped when",
+    "  `update_team` changes a team, so GLOBAL-BIMESTRAL-621, GENERIC-CP and IVA-FRONTERA run on",
+    "  calls that name no team. With several teams and no team in the key it stays unknown (those rules warn).",
+    "- **Arguments**: `currency` must be a c_Moneda code (CFDI40113; `DLS` is refused) and a client's",
+    "  `address.country` a c_Pais alpha-3 code, before any rule runs. A tax id that is not an RFC is refused",
+    "  with what a customer abroad takes: XEXX010101000, régimen 616, uso S01, the issuer's zip, `address.country`",
+    "  (ResidenciaFiscal) and `foreign_tax_id` (NumRegIdTrib).",
+    "- **Receipts and global invoices**: gigstack invoices its receipts itself (self-invoice, `stamp_receipt`,",
+    "  its end-of-month global invoice), so a `create_income_invoice` with `global` whose lines name an open",
+    "  receipt (`sku`) is refused (it would be invoiced twice), and the period's open receipts are a warning.",
+    "  `stamp_receipt` with `general_public_national` is the way: the receipt ends invoiced, its line is the",
+    "  ticket (01010101, ACT, 1, Venta, NoIdentificacion = receipt id), per the Guía de llenado del CFDI global.",
+]
 
 
 # C. Factura global -------------------------------------------------------------------------------------
@@ -2035,6 +2049,7 @@ def rules_markdown() -> str:
         scopes = ", ".join(name for key, name in SCOPE_NAMES.items() if key in r.scopes)
         says = (r.check.__doc__ or "").strip()
         lines.append(f"| {rule_id} | {r.severity} | {scopes} | {_cell(r.description)} | {_cell(says)} |")
+    lines += _AROUND_THE_RULES
     lines += [
         "",
         "## Rules of the research note without a check of their own",
