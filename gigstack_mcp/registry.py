@@ -420,7 +420,7 @@ _FORMATS = {
     "zip": "a 5-digit código postal",
     "product_key": "an 8-digit c_ClaveProdServ code, e.g. 80101500 consultoría (lookup_catalog query finds them)",
     "unit_key": "a c_ClaveUnidad code, e.g. E48 (service) or H87 (piece); lookup_catalog lists them",
-    "currency": "an ISO 4217 code, e.g. MXN or USD",
+    "currency": "a c_Moneda code (ISO 4217, uppercase), e.g. MXN or USD",
     "uuid": "a folio fiscal (a UUID, 36 characters)",
     "substitution_uuid": "a folio fiscal (a UUID, 36 characters)",
     "idempotency_key": "8 to 128 characters: A-Z a-z 0-9 . _ : -",
