@@ -135,6 +135,22 @@ async def test_an_inline_foreign_client_reaches_the_xml(mcp, sandbox):
     assert stored["address"]["country"] == "USA" and stored["foreign_tax_id"] == "987654321"
 
 
+async def test_a_stored_foreign_client_residing_in_mex_is_not_valid(mcp, sandbox, gigstack):
+    """CFDI40152: a XEXX client stored with country MEX (gigstack's default; create_client itself refuses
+    it) cannot be invoiced until it says where it resides; the guard refuses it before anything is sent."""
+    address = {"zip": "64000", "country": "MEX"}
+    client = (await gigstack.post("/clients", json=XEXX | {"use": "S01", "address": address}))["data"]
+    check = await call_ok(mcp, "validate_client_fiscal_info", {"id": client["id"]})
+    assert not check["is_valid"] and any("address.country" in i for i in check["issues"])
+    # Invoicing it is refused before anything is sent (XEXX-RESIDENCIA, CFDI40152), with the way out.
+    text = await call_err(mcp, "create_income_invoice", invoice_to({"id": client["id"]}))
+    assert "XEXX-RESIDENCIA" in text and "MEX" in text
+    await call_ok(mcp, "update_client", {"id": client["id"], "address": {"zip": "64000", "country": "CAN"}})
+    issued = await call_ok(mcp, "create_income_invoice", invoice_to({"id": client["id"]}))
+    files = await call_ok(mcp, "get_invoice_files", {"uuid": issued["uuid"], "include_content": True})
+    assert 'ResidenciaFiscal="CAN"' in files["xml_content"]
+
+
 async def test_a_mexican_receiver_carries_no_foreign_residence_in_the_xml(mcp):
     """CFDI40151: ResidenciaFiscal must not exist for a registered RFC (the client is stored as MEX)."""
     issued = await call_ok(mcp, "create_income_invoice", invoice_to({"id": "client_juan_perez"}, use="G03"))

@@ -726,7 +726,7 @@ def _xexx_residencia(doc: _Doc) -> Iterator[_F]:
         yield _F(
             doc.rf("country"),
             country,
-            "ISO 3166 alpha-3 other than MEX, e.g. USA",
+            "c_Pais alpha-3 other than MEX, e.g. USA",
             "El RFC XEXX010101000 es para residentes en el extranjero: la residencia fiscal no puede ser MEX.",
             "XEXX010101000 is for foreign residents: the tax residence cannot be MEX.",
         )

@@ -164,7 +164,8 @@ def _client_ref(ctx: Ctx, receipt: Doc, stamp_to: str, info: dict[str, Any]) -> 
             "tax_id": rfc,
             "tax_system": "616",
             "use": "S01",
-            "address": {"zip": issuer_zip, "country": "MEX"},
+            # a foreign public's country is unknown: no ResidenciaFiscal (Anexo 20: conditional)
+            "address": {"zip": issuer_zip} if foreign else {"zip": issuer_zip, "country": "MEX"},
             "search": {"on_key": "tax_id", "on_value": rfc, "update": True},
         }
     if not info:
