@@ -133,6 +133,8 @@ async def test_an_inline_foreign_client_reaches_the_xml(mcp, sandbox):
     assert 'NumRegIdTrib="987654321"' in files["xml_content"]
     stored = sandbox.state.store.get(TEAM, "clients", issued["client"]["id"])
     assert stored["address"]["country"] == "USA" and stored["foreign_tax_id"] == "987654321"
+    listed = await mcp.call_tool("list_clients", {"query": "GLOBEX"})
+    assert "país USA | NumRegIdTrib 987654321" in listed.content[0].text
 
 
 async def test_a_stored_foreign_client_residing_in_mex_is_not_valid(mcp, sandbox, gigstack):

@@ -73,10 +73,13 @@ class Client(Out):
 
     def summary(self) -> str:
         zip_code = self.address.zip if self.address else None
+        country = self.address.country if self.address else None
+        abroad = f" | país {shown(country)}" if country and country != "MEX" else ""
+        abroad += f" | NumRegIdTrib {shown(self.foreign_tax_id)}" if self.foreign_tax_id else ""
         return (
             f"{shown(self.id)} | {quoted(self.legal_name or self.name)} | RFC {shown(self.tax_id)} | "
             f"régimen {shown(self.tax_system)} | uso {shown(self.use)} | CP {shown(zip_code)} | "
-            f"{shown(self.email)}"
+            f"{shown(self.email)}{abroad}"
         )
 
 
