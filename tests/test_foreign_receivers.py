@@ -127,6 +127,8 @@ async def mcp(sandbox):
 
 async def test_an_inline_foreign_client_reaches_the_xml(mcp, sandbox):
     client = XEXX | {"address": {"zip": "64000", "country": "usa"}, "foreign_tax_id": "987654321"}
+    preview = await call_ok(mcp, "preview_invoice", invoice_to(client))
+    assert (preview["receiver"]["country"], preview["receiver"]["foreign_tax_id"]) == ("USA", "987654321")
     issued = await call_ok(mcp, "create_income_invoice", invoice_to(client))
     files = await call_ok(mcp, "get_invoice_files", {"uuid": issued["uuid"], "include_content": True})
     assert 'ResidenciaFiscal="USA"' in files["xml_content"]

@@ -297,6 +297,8 @@ class PreviewReceiver(Out):
     tax_id: str | None = None
     tax_system: str | None = None
     zip: str | None = None
+    country: str | None = None  # ResidenciaFiscal, for a receiver abroad
+    foreign_tax_id: str | None = None  # NumRegIdTrib
 
 
 class PreviewItem(InvoiceItem):

@@ -178,6 +178,15 @@ async def _services(api: Api, items: list[dict[str, Any]]) -> dict[str, dict[str
     return found
 
 
+def _abroad(receiver: dict[str, Any]) -> dict[str, Any]:
+    """What the CFDI says of a receiver abroad (ResidenciaFiscal, NumRegIdTrib); nothing for a Mexican one."""
+    country = (receiver.get("address") or {}).get("country")
+    return {
+        "country": country if country and country != "MEX" else None,
+        "foreign_tax_id": receiver.get("foreign_tax_id"),
+    }
+
+
 @invoices.read("Preview an invoice")
 async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
     """Check an invoice (SAT rules) and compute its totals without stamping; show them, and after the
@@ -209,6 +218,7 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
                 "tax_id": receiver.get("tax_id"),
                 "tax_system": _described("regimen-fiscal", receiver.get("tax_system")),
                 "zip": (receiver.get("address") or {}).get("zip"),
+                **_abroad(receiver),
             },
             "items": items,
             **cfdi_math.totals(items),
