@@ -233,6 +233,32 @@ async def test_issuer_rules_run_without_a_team_and_follow_update_team(mcp, sandb
     assert sandbox.state.store.get(TEAM, "invoices", issued["uuid"])["issuer"]["zip"] == "03100"
 
 
+async def test_an_issuer_lookup_that_failed_is_not_remembered(sandbox):
+    """gigstack down for GET /teams: that call goes on with the issuer unknown (GENERIC-CP only warns),
+    and the next call asks again instead of living an hour without the issuer."""
+    settings = make_settings(sandbox, max_retries=0)
+    sandbox.state.faults.add(
+        {"kind": "status", "status": 503, "method": "GET", "path": "^/teams$", "times": 1}
+    )
+    body = {
+        "client": {"tax_id": "XAXX010101000", "tax_system": "616", "legal_name": "PUBLICO EN GENERAL"}
+        | {"address": {"zip": "03100"}},
+        "items": [ITEM | {"product_key": "01010101", "unit_key": "ACT"}],
+        "use": "S01",
+        "payment_method": "PUE",
+        "payment_form": "01",
+    }
+    async with Client(build_server(settings)) as mcp:
+        preview = await call_ok(
+            mcp, "preview_invoice", body | {"global": {"periodicity": "04", "months": "01", "year": 2026}}
+        )
+        assert any("GENERIC-CP" in w for w in preview["warnings"])
+        text = await call_err(
+            mcp, "preview_invoice", body | {"global": {"periodicity": "04", "months": "01", "year": 2026}}
+        )
+        assert "GENERIC-CP" in text and "64000" in text
+
+
 def jwt(payload: dict[str, Any]) -> str:
     part = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
     return f"eyJhbGciOiJIUzI1NiJ9.{part}.c2lnbmF0dXJl"

@@ -89,7 +89,12 @@ async def issuer(api: Api) -> dict[str, Any] | None:
     hit = cache.get(cache_key)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    data = await _own_team(api)
+    from ..client import GigstackError
+
+    try:
+        data = await _own_team(api)
+    except GigstackError:
+        return None  # unknown for this call only (the rules that need it warn); asked again next call
     cache[cache_key] = (time.monotonic() + ISSUER_TTL, data)
     return data
 
@@ -121,19 +126,19 @@ def team_in_key(key: str | None) -> str | None:
 async def _own_team(api: Api) -> dict[str, Any] | None:
     """GET /teams/{team of the key}; else GET /teams: the key's team, or its only team. With several teams
     and no team in the key the issuer stays unknown (the rules that need it warn) rather than guessed."""
-    from ..client import GigstackError
+    from ..client import NotFoundError
 
     client = await api.gigstack()
     team_id = team_in_key(_caller_key(api))
-    try:
-        if team_id:
+    if team_id:
+        try:
             envelope = await client.get(f"/teams/{team_id}")
             data = envelope.get("data") if isinstance(envelope, dict) else None
             if isinstance(data, dict):
                 return data
-        envelope = await client.get("/teams")
-    except GigstackError:
-        return None
+        except NotFoundError:
+            pass  # the CLI falls back to the list too
+    envelope = await client.get("/teams")
     teams = envelope.get("data") if isinstance(envelope, dict) else None
     teams = [t for t in teams if isinstance(t, dict)] if isinstance(teams, list) else []
     match = next((t for t in teams if team_id and t.get("id") == team_id), None)
