@@ -413,11 +413,15 @@ def error_result(spec: ToolSpec, exc: GigstackError, window: float | None = None
 
 # What a field allows, for argument errors: pydantic's own text would show a regular expression.
 _FORMATS = {
-    "tax_id": "an RFC: 12 characters for a company (AAA + YYMMDD + 3), 13 for a person, uppercase",
+    "tax_id": (
+        "an RFC: 12 characters for a company (AAA + YYMMDD + 3), 13 for a person, uppercase; a customer "
+        "abroad without an RFC takes XEXX010101000 with tax_system 616, use S01, address {zip: your own "
+        "expedition zip, country: c_Pais e.g. USA} and their own tax id in foreign_tax_id"
+    ),
     "zip": "a 5-digit código postal",
     "product_key": "an 8-digit c_ClaveProdServ code, e.g. 80101500 consultoría (lookup_catalog query finds them)",
     "unit_key": "a c_ClaveUnidad code, e.g. E48 (service) or H87 (piece); lookup_catalog lists them",
-    "currency": "an ISO 4217 code, e.g. MXN or USD",
+    "currency": "a c_Moneda code (ISO 4217, uppercase), e.g. MXN or USD",
     "uuid": "a folio fiscal (a UUID, 36 characters)",
     "substitution_uuid": "a folio fiscal (a UUID, 36 characters)",
     "idempotency_key": "8 to 128 characters: A-Z a-z 0-9 . _ : -",

@@ -197,45 +197,154 @@ async def test_monthly_global_invoice(mcp, sandbox):
     # User: "Haz la factura global de este mes."
     month, year = f"{today.month:02d}", str(today.year)
     a = await Assistant.following(mcp, "monthly_global_invoice", month=month, year=year)
-    pending = await a.ok("list_receipts", {"status": "pending", "limit": 100})
-    assert not pending["has_more"]
+    open_receipts = []
+    for status in ("pending", "expired"):
+        page = await a.ok("list_receipts", {"status": status, "limit": 100})
+        assert not page["has_more"]
+        open_receipts += page["data"]
     tickets = [
         r
-        for r in pending["data"]
+        for r in open_receipts
         if datetime.fromtimestamp(r["created_at"], MEXICO).strftime("%m/%Y") == f"{month}/{year}"
     ]
     assert len(tickets) == 5  # the three above and the two the sandbox starts with
-    # Each ticket is one concepto; its total includes IVA 16 %.
-    items = [
-        {
-            "description": "Venta",
-            "quantity": 1,
-            "unit_price": round(r["total"] / 1.16, 2),
-            "product_key": "01010101",
-            "unit_key": "ACT",
-            "taxes": [{"type": "IVA", "rate": 0.16}],
-        }
-        for r in tickets
+    # Assistant: "5 tickets, 4,988.00 MXN con IVA, a PUBLICO EN GENERAL. ¿Los facturo?" User: "Sí."
+    issued = [
+        await a.ok("stamp_receipt", {"id": r["id"], "stamp_to": "general_public_national"}) for r in tickets
     ]
-    # Assistant: "5 tickets, 4,988.00 MXN con IVA, a PUBLICO EN GENERAL, mensual. ¿Cómo se cobró la
-    # mayor parte?" (receipts do not show their forma de pago) User: "En efectivo." -> forma 01.
-    issued = await a.ok(
+    # Every receipt ends invoiced (nothing left for self-invoicing or gigstack's own global invoice)...
+    for receipt, invoice in zip(tickets, issued, strict=True):
+        stored_receipt = stored(sandbox, "receipts", receipt["id"])
+        assert stored_receipt["status"] == "invoiced"
+        assert stored_receipt["invoice"]["uuid"] == invoice["uuid"]
+        doc = stored(sandbox, "invoices", invoice["uuid"])
+        # ... in a global CFDI to público en general whose line is the ticket (Guía del CFDI global).
+        assert doc["global"] == {"periodicity": "04", "months": month, "year": today.year}
+        assert (doc["client"]["tax_id"], doc["client"]["tax_system"], doc["use"]) == (
+            "XAXX010101000",
+            "616",
+            "S01",
+        )
+        assert doc["client"]["zip"] == "64000"  # the issuer's expedition zip
+        assert doc["payment_method"] == "PUE" and doc["payment_form"] == receipt["payment_form"]
+        assert {
+            (i["sku"], i["product_key"], i["unit_key"], i["quantity"], i["description"]) for i in doc["items"]
+        } == {(receipt["id"], "01010101", "ACT", 1, "Venta")}
+        assert doc["total"] == receipt["total"]
+    assert round(sum(stored(sandbox, "invoices", i["uuid"])["total"] for i in issued), 2) == 4988.0
+    still_open = [
+        r
+        for status in ("pending", "expired")
+        for r in (await a.ok("list_receipts", {"status": status}))["data"]
+    ]
+    assert not still_open
+    # The XML names each ticket on its concepto (NoIdentificacion).
+    files = await call_ok(mcp, "get_invoice_files", {"uuid": issued[0]["uuid"], "include_content": True})
+    assert f'NoIdentificacion="{tickets[0]["id"]}"' in files["xml_content"]
+    assert 'ClaveProdServ="01010101"' in files["xml_content"] and "InformacionGlobal" in files["xml_content"]
+
+
+async def test_global_invoice_cannot_take_a_receipt_twice(mcp, sandbox):
+    """A create_income_invoice global naming an open receipt on a line is refused: gigstack would still
+    invoice that receipt (self-invoice or its end-of-month global invoice)."""
+    today = clock.now().astimezone(MEXICO)
+    a = await Assistant.following(
+        mcp, "monthly_global_invoice", month=f"{today.month:02d}", year=str(today.year)
+    )
+    [receipt] = [
+        r
+        for r in (await a.ok("list_receipts", {"status": "pending"}))["data"]
+        if r["id"] == "receipt_demo_mostrador"
+    ]
+    before = sandbox.state.store.count(TEAM, "invoices")
+    line = {
+        "description": "Venta",
+        "quantity": 1,
+        "unit_price": receipt["subtotal"],
+        "product_key": "01010101",
+    }
+    text = await a.refused(
         "create_income_invoice",
         {
             "client": {"id": "client_publico_general"},
-            "items": items,
+            "items": [
+                line | {"unit_key": "ACT", "sku": receipt["id"], "taxes": [{"type": "IVA", "rate": 0.16}]}
+            ],
             "use": "S01",
             "payment_method": "PUE",
             "payment_form": "01",
-            "global": {"periodicity": "04", "months": month, "year": today.year},
+            "global": {"periodicity": "04", "months": f"{today.month:02d}", "year": today.year},
         },
     )
+    assert "stamp_receipt" in text and receipt["id"] in text
+    assert sandbox.state.store.count(TEAM, "invoices") == before
+    assert stored(sandbox, "receipts", receipt["id"])["status"] == "pending"
+
+
+# -- a foreign customer, invoiced in dollars (issue_invoice) ---------------------------------------------
+
+
+async def test_foreign_client_invoiced_in_usd(mcp, sandbox):
+    # User: "Factúrale a Globex Corp., de Texas, 10 horas de consultoría en dólares; su EIN es 98-7654321."
+    a = await Assistant.following(mcp, "issue_invoice", client="Globex Corp.", concept="consultoría")
+    assert (await a.ok("list_clients", {"query": "Globex"}))["data"] == []
+    # A first try with the EIN as RFC: refused, and the error says what a customer abroad takes.
+    fields = {
+        "legal_name": "GLOBEX CORPORATION",
+        "email": "ap@globex.example",
+        "tax_system": "616",
+        "use": "S01",
+    }
+    text = await a.refused("create_client", fields | {"tax_id": "98-7654321", "address": {"zip": "64000"}})
+    for hint in ("XEXX010101000", "616", "S01", "country", "foreign_tax_id"):
+        assert hint in text, text
+    [team] = (await a.ok("list_teams", {}))["data"]
+    [usa] = (await a.ok("lookup_catalog", {"catalog": "pais", "code": "USA"}))["data"]
+    # The EIN as typed does not follow SAT's pattern for USA (nine digits): refused, nothing sent.
+    client = fields | {
+        "tax_id": "XEXX010101000",
+        "address": {"zip": team["address"]["zip"], "country": usa["code"]},
+    }
+    text = await a.refused("create_client", client | {"foreign_tax_id": "98-7654321"})
+    assert "XEXX-RESIDENCIA" in text and "[0-9]{9}" in text
+    created = await a.ok("create_client", client | {"foreign_tax_id": "987654321"})
+    check = await a.ok("validate_client_fiscal_info", {"id": created["id"]})
+    assert check["is_valid"], check
+    invoice = {
+        "client": {"id": created["id"]},
+        "items": [
+            {
+                "description": "Consultoría en sistemas",
+                "quantity": 10,
+                "unit_price": 100,
+                "product_key": "81111500",
+                "unit_key": "HUR",
+                "taxes": [{"type": "IVA", "rate": 0}],
+            }
+        ],
+        "use": "S01",
+        "payment_method": "PUE",
+        "payment_form": "03",
+        "exchange_rate": 17.25,
+    }
+    # "Dólares" written the way people write it is not a c_Moneda code.
+    text = await a.refused("create_income_invoice", invoice | {"currency": "DLS"})
+    assert "c_Moneda" in text and "'DLS'" in text
+    issued = await a.ok("create_income_invoice", invoice | {"currency": "USD"})
     doc = stored(sandbox, "invoices", issued["uuid"])
-    assert doc["global"] == {"periodicity": "04", "months": month, "year": today.year}
-    assert doc["client"]["tax_id"] == "XAXX010101000" and doc["use"] == "S01"
-    assert (doc["payment_method"], doc["payment_form"]) == ("PUE", "01")
-    assert len(doc["items"]) == 5 and {i["quantity"] for i in doc["items"]} == {1}
-    assert doc["total"] == round(sum(r["total"] for r in tickets), 2) == 4988.0
+    assert (doc["currency"], doc["exchange_rate"], doc["total"]) == ("USD", 17.25, 1000.0)
+    assert doc["client"]["id"] == created["id"]
+    assert (doc["client"]["country"], doc["client"]["foreign_tax_id"]) == ("USA", "987654321")
+    files = await a.ok("get_invoice_files", {"uuid": issued["uuid"], "include_content": True})
+    xml = files["xml_content"]
+    assert (
+        'Rfc="XEXX010101000"' in xml and 'ResidenciaFiscal="USA"' in xml and 'NumRegIdTrib="987654321"' in xml
+    )
+    assert 'DomicilioFiscalReceptor="64000"' in xml and 'LugarExpedicion="64000"' in xml
+    assert 'Moneda="USD"' in xml and 'UsoCFDI="S01"' in xml
+    # Fecha is the issuer's local time (Mexico City), not UTC.
+    local = datetime.fromtimestamp(doc["created_at"], MEXICO).strftime("%Y-%m-%dT%H:%M:%S")
+    assert f'Fecha="{local}"' in xml
 
 
 # -- credit_note ------------------------------------------------------------------------------------

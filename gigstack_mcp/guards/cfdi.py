@@ -244,6 +244,7 @@ def _fiscal(data: Any) -> dict[str, Any]:
         "use": _code(d.get("use")),
         "zip": None if zip_code in (None, "") else str(zip_code),
         "country": _code(address.get("country", d.get("country"))),
+        "foreign_tax_id": _code(d.get("foreign_tax_id")),
     }
 
 
@@ -700,10 +701,14 @@ def _generic_uso(doc: _Doc) -> Iterator[_F]:
     "XEXX-RESIDENCIA",
     Severity.BLOCK,
     RECEIVER,
-    "XEXX010101000 needs a foreign country (ResidenciaFiscal ≠ MEX, CFDI40152); warns when no country is given.",
+    "XEXX010101000 needs a foreign country (ResidenciaFiscal ≠ MEX, CFDI40152); warns when no country is given. "
+    "A foreign country or foreign_tax_id (NumRegIdTrib) only with XEXX010101000 (CFDI40151, CFDI40154); "
+    "foreign_tax_id needs the country (CFDI40153) and follows its c_Pais pattern (CFDI40156).",
 )
 def _xexx_residencia(doc: _Doc) -> Iterator[_F]:
     """A foreign receiver (XEXX010101000) needs a country of residence other than Mexico."""
+    yield from _foreign_residence_rfc(doc)
+    yield from _foreign_tax_id(doc)
     if doc.rfc != EXTRANJERO:
         return
     country = doc.receiver["country"]
@@ -711,19 +716,106 @@ def _xexx_residencia(doc: _Doc) -> Iterator[_F]:
         yield _F(
             doc.rf("country"),
             None,
-            "ISO 3166 alpha-3 other than MEX, e.g. USA",
-            "Para un receptor extranjero indique su país de residencia fiscal.",
-            "For a foreign receiver give the country of tax residence.",
+            "c_Pais alpha-3 other than MEX, e.g. USA",
+            "Para un receptor extranjero indique su país de residencia fiscal (address.country, c_Pais).",
+            "For a foreign receiver give the country of tax residence in address.country (c_Pais, e.g. "
+            "USA) and their tax id in foreign_tax_id.",
             warn=True,
         )
     elif _plain(country) in {"MEX", "MX", "MEXICO"}:
         yield _F(
             doc.rf("country"),
             country,
-            "ISO 3166 alpha-3 other than MEX, e.g. USA",
+            "c_Pais alpha-3 other than MEX, e.g. USA",
             "El RFC XEXX010101000 es para residentes en el extranjero: la residencia fiscal no puede ser MEX.",
             "XEXX010101000 is for foreign residents: the tax residence cannot be MEX.",
         )
+
+
+# B2. Foreign receivers (ResidenciaFiscal, NumRegIdTrib) ---------------------------------------------------
+
+
+def _pais_row(country: str | None) -> dict[str, Any] | None:
+    from ..catalogs import entry
+
+    return entry("pais", country) if country else None
+
+
+def _foreign_tax_id(doc: _Doc) -> Iterator[_F]:
+    """XEXX-RESIDENCIA, NumRegIdTrib: a foreign tax id belongs to a foreign receiver (XEXX010101000,
+    CFDI40154), with its country (CFDI40153), following that country's c_Pais pattern (CFDI40156)."""
+    number = doc.receiver["foreign_tax_id"]
+    if number is None:
+        return
+    field = doc.rf("foreign_tax_id")
+    if doc.rfc and doc.rfc != EXTRANJERO:
+        yield _F(
+            field,
+            number,
+            f"no foreign_tax_id with RFC {doc.rfc} (or tax_id {EXTRANJERO} for a customer abroad)",
+            "NumRegIdTrib solo se registra con el RFC genérico extranjero XEXX010101000.",
+            f"A foreign tax id only goes with the foreign generic RFC {EXTRANJERO}.",
+        )
+        return
+    country = doc.receiver["country"]
+    if country is None:
+        yield _F(
+            doc.rf("country"),
+            None,
+            "c_Pais alpha-3, e.g. USA",
+            "Con NumRegIdTrib se debe registrar ResidenciaFiscal (el país del receptor).",
+            "A foreign tax id needs the receiver's country of residence (address.country).",
+        )
+        return
+    row = _pais_row(country)
+    pattern = (row or {}).get("patron_identidad_tributaria")
+    if pattern and not re.fullmatch(pattern, number):
+        yield _F(
+            field,
+            number,
+            f"the c_Pais pattern for {country}: {pattern}",
+            f"El NumRegIdTrib no cumple el patrón de {country} en c_Pais ({pattern}).",
+            f"The foreign tax id does not match SAT's pattern for {country} ({pattern}); "
+            "write it without separators.",
+        )
+
+
+def _foreign_residence_rfc(doc: _Doc) -> Iterator[_F]:
+    """XEXX-RESIDENCIA, CFDI40151: a receiver abroad without an RFC is XEXX010101000; a Mexican RFC
+    (or XAXX) carries no foreign residence."""
+    country = doc.receiver["country"]
+    if not doc.rfc or doc.rfc == EXTRANJERO or country is None or _plain(country) in {"MEX", "MX", "MEXICO"}:
+        return
+    yield _F(
+        doc.rf("tax_id"),
+        doc.rfc,
+        f"{EXTRANJERO} (régimen 616, uso S01, zip = your expedition zip) for a customer abroad, or country MEX",
+        "La residencia fiscal extranjera solo aplica con el RFC XEXX010101000.",
+        f"A customer resident in {country} is invoiced to {EXTRANJERO} with régimen 616, uso S01 and "
+        "your expedition zip; a Mexican RFC keeps country MEX.",
+    )
+
+
+# What the rule table relies on, checked elsewhere (docs/guard-rails.md says it after the table).
+_AROUND_THE_RULES = [
+    "",
+    "## Checked around the rules",
+    "",
+    "- **The issuer** (RFC, régimen, expedition zip) the rules compare with is the team the call names, else",
+    "  the API key's own team, learnt as gigstack's official CLI does (`resolveTeam`: the team in the key's JWT",
+    "  payload, `GET /teams/{id}`; else `GET /teams` and its only team). It is cached per key and dropped when",
+    "  `update_team` changes a team, so GLOBAL-BIMESTRAL-621, GENERIC-CP and IVA-FRONTERA run on",
+    "  calls that name no team. With several teams and no team in the key it stays unknown (those rules warn).",
+    "- **Arguments**: `currency` must be a c_Moneda code (CFDI40113; `DLS` is refused) and a client's",
+    "  `address.country` a c_Pais alpha-3 code, before any rule runs. A tax id that is not an RFC is refused",
+    "  with what a customer abroad takes: XEXX010101000, régimen 616, uso S01, the issuer's zip, `address.country`",
+    "  (ResidenciaFiscal) and `foreign_tax_id` (NumRegIdTrib).",
+    "- **Receipts and global invoices**: gigstack invoices its receipts itself (self-invoice, `stamp_receipt`,",
+    "  its end-of-month global invoice), so a `create_income_invoice` with `global` whose lines name an open",
+    "  receipt (`sku`) is refused (it would be invoiced twice), and the period's open receipts are a warning.",
+    "  `stamp_receipt` with `general_public_national` is the way: the receipt ends invoiced, its line is the",
+    "  ticket (01010101, ACT, 1, Venta, NoIdentificacion = receipt id), per the Guía de llenado del CFDI global.",
+]
 
 
 # C. Factura global -------------------------------------------------------------------------------------
@@ -1956,6 +2048,7 @@ def rules_markdown() -> str:
         scopes = ", ".join(name for key, name in SCOPE_NAMES.items() if key in r.scopes)
         says = (r.check.__doc__ or "").strip()
         lines.append(f"| {rule_id} | {r.severity} | {scopes} | {_cell(r.description)} | {_cell(says)} |")
+    lines += _AROUND_THE_RULES
     lines += [
         "",
         "## Rules of the research note without a check of their own",

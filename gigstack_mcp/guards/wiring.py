@@ -4,6 +4,8 @@ findings turned into tool errors (violations: nothing is sent) or warnings (sent
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +80,73 @@ async def service(api: Api, service_id: str) -> dict[str, Any] | None:
 
 
 async def issuer(api: Api) -> dict[str, Any] | None:
-    """The issuing team's fiscal data (régimen, RFC, zip), when the call names a team."""
-    if not api.team:
+    """The issuing team's fiscal data (régimen, RFC, zip): the team the call names, else the key's own
+    team, learnt as the official CLI does (`resolveTeam`) and cached until `update_team` changes it."""
+    if api.team:
+        return await _cached(api, f"team:{api.team}", f"/teams/{api.team}", missing_ok=True)
+    cache = api.state.fiscal_cache
+    cache_key = (_caller_key(api), None, OWN_TEAM)
+    hit = cache.get(cache_key)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    from ..client import GigstackError
+
+    try:
+        data = await _own_team(api)
+    except GigstackError:
+        return None  # unknown for this call only (the rules that need it warn); asked again next call
+    cache[cache_key] = (time.monotonic() + ISSUER_TTL, data)
+    return data
+
+
+OWN_TEAM = "team:own"
+ISSUER_TTL = 3600.0  # the issuer changes rarely, and update_team drops it at once
+
+
+def _caller_key(api: Api) -> str | None:
+    if api.creds and api.creds.api_key:
+        return api.creds.api_key.get_secret_value()
+    key = getattr(api.state.settings, "api_key", None)
+    return key.get_secret_value() if hasattr(key, "get_secret_value") else key
+
+
+def team_in_key(key: str | None) -> str | None:
+    """A gigstack key may be a JWT whose payload names the key's own team (official CLI getTeamFromKey)."""
+    parts = (key or "").split(".")
+    if len(parts) != 3:
         return None
-    return await _cached(api, f"team:{api.team}", f"/teams/{api.team}", missing_ok=True)
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, TypeError):
+        return None
+    team = payload.get("team") if isinstance(payload, dict) else None
+    return team if isinstance(team, str) and team else None
+
+
+async def _own_team(api: Api) -> dict[str, Any] | None:
+    """GET /teams/{team of the key}; else GET /teams: the key's team, or its only team. With several teams
+    and no team in the key the issuer stays unknown (the rules that need it warn) rather than guessed."""
+    from ..client import NotFoundError
+
+    client = await api.gigstack()
+    team_id = team_in_key(_caller_key(api))
+    if team_id:
+        try:
+            envelope = await client.get(f"/teams/{team_id}")
+            data = envelope.get("data") if isinstance(envelope, dict) else None
+            if isinstance(data, dict):
+                return data
+        except NotFoundError:
+            pass  # the CLI falls back to the list too
+    envelope = await client.get("/teams")
+    teams = envelope.get("data") if isinstance(envelope, dict) else None
+    teams = [t for t in teams if isinstance(t, dict)] if isinstance(teams, list) else []
+    match = next((t for t in teams if team_id and t.get("id") == team_id), None)
+    return match or (teams[0] if len(teams) == 1 else None)
+
+
+def forget_team(api: Api, team_id: str | None) -> None:
+    """Drop the cached issuer after update_team changed a team (its RFC, régimen or zip)."""
+    cache = api.state.fiscal_cache
+    for key in [k for k in cache if k[2] == OWN_TEAM or (team_id and k[2] == f"team:{team_id}")]:
+        cache.pop(key, None)

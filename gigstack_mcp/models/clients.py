@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import AfterValidator, EmailStr, Field
 
 from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
@@ -19,6 +19,24 @@ UsoCFDI = Annotated[
 ]
 Zip = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
 ClientId = Annotated[str, Field(min_length=1)]
+
+
+def _pais(value: str) -> str:
+    """A SAT c_Pais code (ISO 3166 alpha-3), e.g. USA: the CFDI's ResidenciaFiscal comes from it."""
+    from ..catalogs import codes  # loaded on first use
+
+    code = value.strip().upper()
+    if code not in codes("pais"):
+        raise ValueError(
+            f"country {value!r} is not in SAT c_Pais: use the alpha-3 code, e.g. USA, CAN, ESP "
+            "(lookup_catalog pais finds it by name)"
+        )
+    return code
+
+
+# A foreign customer: address.country (c_Pais) + foreign_tax_id (NumRegIdTrib), with RFC XEXX010101000.
+Country = Annotated[str, AfterValidator(_pais), text("c_Pais alpha-3, e.g. USA")]
+ForeignTaxId = Annotated[str, Field(min_length=1, max_length=40), text()]  # NumRegIdTrib, e.g. a US EIN
 
 
 class Address(Out):
@@ -40,6 +58,7 @@ class Client(Out):
     name: str | None = None
     legal_name: str | None = None
     tax_id: str | None = None
+    foreign_tax_id: str | None = None
     tax_system: str | None = None
     use: str | None = None
     email: str | None = None
@@ -51,10 +70,13 @@ class Client(Out):
 
     def summary(self) -> str:
         zip_code = self.address.zip if self.address else None
+        country = self.address.country if self.address else None
+        abroad = f" | país {shown(country)}" if country and country != "MEX" else ""
+        abroad += f" | NumRegIdTrib {shown(self.foreign_tax_id)}" if self.foreign_tax_id else ""
         return (
             f"{shown(self.id)} | {quoted(self.legal_name or self.name)} | RFC {shown(self.tax_id)} | "
             f"régimen {shown(self.tax_system)} | uso {shown(self.use)} | CP {shown(zip_code)} | "
-            f"{shown(self.email)}"
+            f"{shown(self.email)}{abroad}"
         )
 
 
@@ -71,13 +93,14 @@ class AddressFields(Strict):  # only the keys given are sent (an update never se
     municipality: str | None = None
     city: str | None = None
     state: str | None = None
-    country: str | None = None
+    country: Country | None = None  # checked against c_Pais
 
 
 class ClientFields(ToolParams):
     name: str | None = Field(None, max_length=300)
     legal_name: str | None = Field(None, max_length=300)  # as on the constancia (create_client says so)
-    tax_id: Rfc | None = None
+    tax_id: Rfc | None = None  # a foreign customer: XEXX010101000 + foreign_tax_id + address.country
+    foreign_tax_id: ForeignTaxId | None = None
     tax_system: RegimenFiscal | None = None
     use: UsoCFDI | None = None
     email: EmailStr | None = None

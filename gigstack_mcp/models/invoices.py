@@ -7,11 +7,12 @@ from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
-from pydantic import EmailStr, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, EmailStr, Field, PrivateAttr, model_validator
 
 from ..clock import MEXICO
 from ._base import ListParams, Metadata, Out, Page, ToolParams, text
 from ._text import one_line, quoted, shown
+from .clients import Country, ForeignTaxId
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
 from .services import Tax as Tax
 
@@ -25,6 +26,20 @@ PaymentForm = Annotated[
     str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$"), text("c_FormaPago, e.g. 03")
 ]
 Motive = Literal["01", "02", "03", "04"]
+
+
+def _moneda(value: str) -> str:
+    """A SAT c_Moneda code: the PAC refuses anything else, e.g. "DLS" (CFDI40113)."""
+    from ..catalogs import codes  # loaded on first use
+
+    if value not in codes("moneda"):
+        raise ValueError(
+            f"currency {value!r} is not in SAT c_Moneda: e.g. MXN, USD, EUR (lookup_catalog moneda)"
+        )
+    return value
+
+
+Moneda = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_moneda), text()]  # default MXN
 MOTIVES = {
     "01": "issued with errors, replaced by another CFDI",
     "02": "issued with errors, no replacement",
@@ -46,10 +61,12 @@ class Item(Strict):
     taxability: Taxability | None = None
     taxes: list[Tax] | None = None
     discount: float | None = Field(None, ge=0)
+    sku: str | None = Field(None, max_length=100)  # NoIdentificacion: e.g. the ticket on a global invoice
 
 
 class ZipOnly(Strict):
     zip: str = Field(pattern=r"^[0-9]{5}$")
+    country: Country | None = None  # a foreign receiver's residence (c_Pais)
 
 
 class ClientSearch(Strict):
@@ -61,6 +78,7 @@ class InvoiceClient(Strict):  # {id}, or the receiver's fiscal data
     id: str | None = None
     legal_name: str | None = None
     tax_id: Rfc | None = None
+    foreign_tax_id: ForeignTaxId | None = None
     tax_system: RegimenFiscal | None = None
     email: EmailStr | None = None
     address: ZipOnly | None = None
@@ -84,7 +102,7 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
     use: Use | None = None
     payment_form: PaymentForm | None = None
     payment_method: Literal["PUE", "PPD"] | None = None  # default PUE
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: Moneda | None = None
     exchange_rate: float | None = Field(None, gt=0)
     global_: GlobalInfo | None = Field(None, alias="global")
     related_documents: list[RelatedDocuments] | None = None
@@ -403,6 +421,8 @@ class PreviewReceiver(Out):
     tax_id: str | None = None
     tax_system: str | None = None
     zip: str | None = None
+    country: str | None = None  # ResidenciaFiscal, for a receiver abroad
+    foreign_tax_id: str | None = None  # NumRegIdTrib
 
 
 class PreviewItem(InvoiceItem):

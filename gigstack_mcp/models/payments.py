@@ -11,9 +11,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
 from ._text import quoted, shown
-from .invoices import MEXICO, InvoiceClient, InvoiceItem, InvoiceParty, Item, PaymentForm
+from .invoices import MEXICO, InvoiceClient, InvoiceItem, InvoiceParty, Item, Moneda, PaymentForm
 
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]  # default MXN
+Currency = Moneda  # c_Moneda; default MXN
 ExchangeRate = Annotated[float, Field(gt=0)]
 # The key's pattern (8-128 of [A-Za-z0-9._:-]) still validates; a bank transaction id fits it.
 IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]

@@ -51,7 +51,7 @@ class Team(Out):
     legal_name: str | None = None
     tax_id: str | None = None
     tax_system: str | None = None  # the issuer's régimen fiscal
-    address: IssuerAddress | None = None
+    address: IssuerAddress | None = None  # its zip is the LugarExpedicion of the team's invoices
     brand: dict[str, Any] | None = None
     sat: dict[str, Any] | None = None
     members: list[Member] | None = None

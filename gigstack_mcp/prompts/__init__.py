@@ -37,7 +37,11 @@ def issue_invoice(
         [
             "Find the client with list_clients (query by name, RFC or email). If missing, ask for RFC, legal "
             "name exactly as on the Constancia de Situación Fiscal, régimen fiscal and zip, then create_client.",
+            "A customer abroad has no RFC: create_client with tax_id XEXX010101000, tax_system 616, use S01, "
+            "address {zip: your own expedition zip (list_teams shows it), country: their c_Pais code, e.g. "
+            "USA (lookup_catalog pais)} and their own tax id in foreign_tax_id.",
             "Run validate_client_fiscal_info; if it has issues, explain what to fix and stop.",
+            "Ask the currency if not pesos: a c_Moneda code (USD, EUR…) with the exchange_rate to MXN.",
             "Ask what is being invoiced: find a service with list_services or ask for description, quantity, "
             "unit price, SAT product_key and unit_key, and the taxes (usually IVA 16%).",
             "Ask how it is paid: already paid (PUE with the real forma de pago, e.g. 03 transferencia) or later/"
@@ -84,13 +88,19 @@ def monthly_global_invoice(
         language,
         f"Goal: issue the global invoice for period {month or '?'} / {year or '?'}.",
         [
-            "Ask for the periodicity (01 diario, 02 semanal, 03 quincenal, 04 mensual, 05 bimestral — only for "
-            "régimen 621), the month(s) and the year (current or previous year).",
-            "Collect the period's sales with list_receipts (toolset receipts; pending/expired ones of the period); each ticket "
-            "becomes one item: product_key 01010101, unit_key ACT, quantity 1, description 'Venta'.",
-            "The client is público en general: RFC XAXX010101000, régimen 616, uso S01, método PUE, forma = "
-            "the form that paid the largest amount. No withholdings allowed.",
-            "Show totals and get a yes; create_income_invoice with global {periodicity, months, year}.",
+            "The period's sales in gigstack are its receipts: list_receipts (toolset receipts) with status pending and with status "
+            "expired, and keep those created in the period (dates are Mexico time). Invoiced or cancelled "
+            "receipts are done.",
+            "Show how many tickets and their total, and get a yes. Then stamp_receipt each one with stamp_to "
+            "general_public_national: it ends invoiced, in a CFDI to PUBLICO EN GENERAL (XAXX010101000, "
+            "régimen 616, uso S01, your expedition zip) with the global information of its period and the "
+            "ticket on its line (NoIdentificacion). Receipts left alone go into gigstack's own end-of-month "
+            "global invoice, so never invoice them another way.",
+            "Only sales that are not gigstack receipts go on create_income_invoice with global {periodicity "
+            "(04 mensual; 05 bimestral only for régimen 621), months, year}: one item per ticket (product_key "
+            "01010101, unit_key ACT, quantity 1, description 'Venta', sku = the ticket number), método PUE, "
+            "forma = the form that paid the largest amount, no withholdings.",
+            "Report the invoices stamped (series-folio, UUID) and any receipt that failed, quoting the error.",
         ],
     )
 

@@ -35,6 +35,11 @@ def fiscal_issues(doc: dict) -> list[str]:
         row = next(r for r in load("regimen_fiscal")["rows"] if r["code"] == regime)
         if not row[persona(rfc)]:
             issues.append(f"tax_system {regime} does not apply to a persona {persona(rfc)}")
+    country = (doc.get("address") or {}).get("country")
+    if rfc == EXTRANJERO and country == "MEX":  # CFDI40152 (no country at all is allowed: Anexo 20)
+        issues.append(
+            "a foreign receiver (XEXX010101000) resides abroad: address.country is its c_Pais code, not MEX"
+        )
     zip_code = (doc.get("address") or {}).get("zip")
     if not zip_code:
         issues.append("address.zip is missing (domicilio fiscal)")

@@ -11,7 +11,7 @@ import secrets
 import uuid as uuidlib
 from typing import Any, Literal
 
-from .. import cfdi_math
+from .. import catalogs, cfdi_math
 from ..cfdi_math import dec, money
 from . import clients
 from ._core import Ctx, conflict, invalid, now
@@ -91,6 +91,14 @@ def build_item(ctx: Ctx, raw: dict[str, Any], index: int) -> dict[str, Any]:
         raise invalid(str(exc)) from None
 
 
+def check_currency(value: Any) -> str:
+    """Moneda must be a c_Moneda code (the PAC refuses e.g. "DLS" with CFDI40113)."""
+    currency = str(value or "MXN").upper()
+    if currency not in catalogs.codes("moneda"):
+        raise invalid(f"currency {currency} is not in the SAT catalog c_Moneda (e.g. MXN, USD, EUR)")
+    return currency
+
+
 # -- invoices ----------------------------------------------------------------------------------------
 
 
@@ -141,7 +149,7 @@ def build_invoice(ctx: Ctx, body: dict[str, Any], invoice_type: InvoiceType) -> 
         raise invalid("items must have at least one item")
     client = clients.resolve(ctx, body.get("client"))
     items = [build_item(ctx, it, n) for n, it in enumerate(raw_items)]
-    currency = (body.get("currency") or "MXN").upper()
+    currency = check_currency(body.get("currency"))
     rate = body.get("exchange_rate")
     if currency not in {"MXN", "XXX"} and not rate:
         raise invalid(f"exchange_rate is required when currency is {currency}")

@@ -16,6 +16,7 @@ _FIELDS = (
     "legal_name",
     "email",
     "tax_id",
+    "foreign_tax_id",
     "tax_system",
     "use",
     "address",
@@ -94,8 +95,9 @@ def resolve(ctx: Ctx, ref: dict[str, Any] | None) -> Doc:
 
 
 def summary(doc: Doc) -> Doc:
-    keys = ("id", "name", "legal_name", "email", "tax_id", "tax_system", "use")
-    return {k: doc.get(k) for k in keys} | {"zip": (doc.get("address") or {}).get("zip")}
+    keys = ("id", "name", "legal_name", "email", "tax_id", "foreign_tax_id", "tax_system", "use")
+    address = doc.get("address") or {}
+    return {k: doc.get(k) for k in keys} | {"zip": address.get("zip"), "country": address.get("country")}
 
 
 @resource.op("GET", "/clients", "list_clients")

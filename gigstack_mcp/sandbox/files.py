@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import hmac
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..clock import MEXICO
 from ._core import ApiError
+from ._fiscal import EXTRANJERO
 from ._invoicing import COLL, file_sig
 
 NS = {
@@ -53,7 +55,19 @@ def _unit(x: Any) -> str:
 
 
 def _date(ts: int | None) -> str:
-    return datetime.fromtimestamp(ts or 0, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    """The CFDI's Fecha: the issuer's local time (Mexico City), as the SAT's t_FechaH has no zone."""
+    return datetime.fromtimestamp(ts or 0, MEXICO).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _residence(client: dict[str, Any]) -> dict[str, Any]:
+    """ResidenciaFiscal and NumRegIdTrib: only for a foreign receiver, XEXX010101000 (CFDI40151/40154)."""
+    if client.get("tax_id") != EXTRANJERO:
+        return {}
+    country = client.get("country")
+    return {
+        "ResidenciaFiscal": country if country and country != "MEX" else None,
+        "NumRegIdTrib": client.get("foreign_tax_id"),
+    }
 
 
 def _attrs(**kw: Any) -> dict[str, str]:
@@ -163,6 +177,7 @@ def cfdi_xml(inv: dict[str, Any]) -> bytes:
             Rfc=client.get("tax_id"),
             Nombre=client.get("legal_name") or client.get("name"),
             DomicilioFiscalReceptor=client.get("zip"),
+            **_residence(client),
             RegimenFiscalReceptor=client.get("tax_system"),
             UsoCFDI=inv.get("use"),
         ),

@@ -42,7 +42,7 @@ def priced(ctx: Ctx, body: dict[str, Any]) -> dict[str, Any]:
     items = [_invoicing.build_item(ctx, it, n) for n, it in enumerate(body.get("items") or [])]
     if not items:
         raise invalid("items must have at least one item")
-    currency = (body.get("currency") or "MXN").upper()
+    currency = _invoicing.check_currency(body.get("currency"))
     rate = body.get("exchange_rate")
     if currency != "MXN" and not rate:
         raise invalid(f"exchange_rate is required when currency is {currency}")
@@ -119,6 +119,34 @@ def _global_info(ctx: Ctx, receipt: Doc) -> dict[str, Any]:
     return {"periodicity": periodicity, "months": months, "year": day.year}
 
 
+def ticket_lines(receipt: Doc) -> list[dict[str, Any]]:
+    """A receipt on a global invoice (Guía de llenado del CFDI global, pp. 13-16): one concepto per
+    ticket, ClaveProdServ 01010101, NoIdentificacion = the ticket (receipt id), Cantidad 1, ClaveUnidad
+    ACT, no Unidad, Descripcion "Venta", ValorUnitario = the ticket's subtotal; one line per tax rate
+    when a ticket mixes rates. A per-unit (Cuota) tax keeps the ticket's own lines, identified too."""
+    items = receipt.get("items") or []
+    if any(t.get("factor") == "Cuota" for it in items for t in it.get("taxes") or []):
+        return [raw | {"sku": receipt["id"]} for raw in receipt.get("raw_items") or items]
+    groups: dict[tuple[Any, ...], float] = {}
+    for it in items:
+        taxes = tuple((t["type"], t["rate"], t["factor"], t["withholding"]) for t in it.get("taxes") or [])
+        key = (taxes, it.get("taxability") or "02")
+        groups[key] = groups.get(key, 0.0) + float(it["amount"]) - float(it.get("discount") or 0)
+    return [
+        {
+            "description": "Venta",
+            "quantity": 1,
+            "unit_price": round(base, 6),
+            "product_key": "01010101",
+            "unit_key": "ACT",
+            "sku": receipt["id"],
+            "taxability": taxability,
+            "taxes": [{"type": k, "rate": r, "factor": f, "withholding": w} for k, r, f, w in taxes],
+        }
+        for (taxes, taxability), base in groups.items()
+    ]
+
+
 def _client_ref(ctx: Ctx, receipt: Doc, stamp_to: str, info: dict[str, Any]) -> dict[str, Any]:
     """The `client` of the invoice: the receipt's client, the customer's fiscal_information (found or
     created by RFC and updated with it), or público en general (national or foreign)."""
@@ -136,7 +164,8 @@ def _client_ref(ctx: Ctx, receipt: Doc, stamp_to: str, info: dict[str, Any]) -> 
             "tax_id": rfc,
             "tax_system": "616",
             "use": "S01",
-            "address": {"zip": issuer_zip, "country": "MEX"},
+            # a foreign public's country is unknown: no ResidenciaFiscal (Anexo 20: conditional)
+            "address": {"zip": issuer_zip} if foreign else {"zip": issuer_zip, "country": "MEX"},
             "search": {"on_key": "tax_id", "on_value": rfc, "update": True},
         }
     if not info:
@@ -194,7 +223,9 @@ def stamp(ctx: Ctx, receipt: Doc, stamp_to: str, info: dict[str, Any], date_ms: 
     config = receipt.get("invoice_config") or {}
     body = {
         "client": client_ref,
-        "items": receipt.get("raw_items") or receipt["items"],
+        "items": ticket_lines(receipt)
+        if stamp_to == "general_public_national"
+        else receipt.get("raw_items") or receipt["items"],
         "payment_method": "PUE",
         "payment_form": receipt.get("payment_form") or "01",
         "currency": receipt["currency"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from .. import catalogs, cfdi_math
@@ -12,6 +13,7 @@ from ..guards import wiring
 from ..guards.confirm import ConfirmationError, Token, check_token, current_caller, issue_token
 from ..models import quoted, shown
 from ..models.invoices import (
+    MEXICO,
     MOTIVES,
     CancelInvoiceParams,
     ComplementPage,
@@ -29,6 +31,7 @@ from ..models.invoices import (
     PreviewInvoiceParams,
     UuidParams,
 )
+from ..models.receipts import ListReceiptsParams, Receipt, ReceiptPage
 from ..registry import GuardViolation, Toolset
 
 invoices = Toolset(
@@ -80,7 +83,46 @@ async def _guard_invoice(api: Api, p: InvoiceFields, invoice_type: str) -> list[
         _check_preview(api, p, invoice_type)
     body = p.body()
     receiver = await wiring.receiver(api, body.get("client"))
-    return wiring.rules("check_invoice", body, invoice_type, receiver, await wiring.issuer(api))
+    warnings = wiring.rules("check_invoice", body, invoice_type, receiver, await wiring.issuer(api))
+    if invoice_type == "I" and body.get("global"):
+        warnings += await _receipts_left_pending(api, body)
+    return warnings
+
+
+def _in_period(created_at: int | None, glob: dict[str, Any]) -> bool:
+    """A sale of the global invoice's months (01-12, or bimesters 13-18), in Mexico time."""
+    if not created_at:
+        return False
+    day = datetime.fromtimestamp(created_at, MEXICO)
+    code = int(glob["months"])
+    months = {code} if code <= 12 else {2 * (code - 12) - 1, 2 * (code - 12)}
+    return day.year == int(glob["year"]) and day.month in months
+
+
+async def _receipts_left_pending(api: Api, body: dict[str, Any]) -> list[str]:
+    """gigstack invoices its receipts itself (self-invoice, stamp_receipt, its end-of-month global
+    invoice): a global invoice made here does not mark them invoiced. Naming a receipt on a line is
+    refused (it would be invoiced twice); the period's receipts still open are a warning."""
+    open_receipts: list[Receipt] = []
+    for status in ("pending", "expired"):
+        page = await api.list("/receipts", ReceiptPage, ListReceiptsParams(status=status, limit=100))
+        open_receipts += page.data
+    named = {i.get("sku") for i in body["items"]} & {r.id for r in open_receipts}
+    if named:
+        raise GuardViolation(
+            f"items name receipts {', '.join(sorted(map(str, named)))} (sku): a global invoice made with "
+            "create_income_invoice leaves them pending, so they would be invoiced twice. Invoice receipts "
+            "with stamp_receipt stamp_to general_public_national (they end invoiced, the ticket on its line)"
+        )
+    mine = [r for r in open_receipts if _in_period(r.created_at, body["global"])]
+    if not mine:
+        return []
+    total = sum(r.total or 0 for r in mine)
+    return [
+        f"RECEIPTS-PENDING: {len(mine)} receipts of this period are not invoiced yet ({total:,.2f}); "
+        "gigstack invoices them itself (self-invoice, stamp_receipt, or its end-of-month global invoice), "
+        "so leave their sales out of this invoice"
+    ]
 
 
 # -- preview before stamping --------------------------------------------------------------------------
@@ -141,6 +183,15 @@ async def _services(api: Api, items: list[dict[str, Any]]) -> dict[str, dict[str
     return found
 
 
+def _abroad(receiver: dict[str, Any]) -> dict[str, Any]:
+    """What the CFDI says of a receiver abroad (ResidenciaFiscal, NumRegIdTrib); nothing for a Mexican one."""
+    country = (receiver.get("address") or {}).get("country")
+    return {
+        "country": country if country and country != "MEX" else None,
+        "foreign_tax_id": receiver.get("foreign_tax_id"),
+    }
+
+
 @invoices.read("Preview an invoice")
 async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
     """Check an invoice (SAT rules) and compute its totals without stamping; show them, and after the
@@ -172,6 +223,7 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
                 "tax_id": receiver.get("tax_id"),
                 "tax_system": _described("regimen-fiscal", receiver.get("tax_system")),
                 "zip": (receiver.get("address") or {}).get("zip"),
+                **_abroad(receiver),
             },
             "items": items,
             **cfdi_math.totals(items),
@@ -190,7 +242,7 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
 @invoices.write("Issue an income invoice", guard=_guard_income)
 async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp an income CFDI (factura); first confirm client, items, taxes, use, payment method and form
-    with the user. PPD takes payment_form 99."""
+    with the user. PPD takes payment_form 99; receipts: stamp_receipt."""
     body, key = _body(api, p, "I")
     return await api.post("/invoices/income", IssuedInvoice, json=body, idempotency_key=key)
 

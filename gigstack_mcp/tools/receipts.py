@@ -63,7 +63,7 @@ async def _guard_stamp(api: Api, p: StampReceiptParams) -> list[str]:
 
 @receipts.write("Stamp a receipt", guard=_guard_stamp)
 async def stamp_receipt(api: Api, p: StampReceiptParams) -> ReceiptInvoice:
-    """Stamp a pending receipt as an invoice, to its client (or fiscal_information) or the general
+    """Stamp a receipt (it ends invoiced): to its client (or fiscal_information) or the general
     public. Confirm the receiver first."""
     return await api.post(f"/receipts/{p.id}/stamp", ReceiptInvoice, json=p.body())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..context import Api
+from ..guards import wiring
 from ..models import ToolParams, quoted, shown
 from ..models.teams import (
     AddMemberParams,
@@ -76,7 +77,10 @@ def _changes(p: ToolParams) -> dict:
 @teams.write("Update a team", idempotent=True)
 async def update_team(api: Api, p: UpdateTeamParams) -> Team:
     """Change a team's brand, RFC, regimen, support contact or address; only the fields given change."""
-    return await api.put(f"/teams/{p.id}", Team, json=_changes(p))
+    try:
+        return await api.put(f"/teams/{p.id}", Team, json=_changes(p))
+    finally:
+        wiring.forget_team(api, p.id)  # the issuer data the SAT rules use (RFC, régimen, zip)
 
 
 @teams.write("Set a series' next folios", idempotent=True)
