@@ -113,9 +113,7 @@ def _price_item(item: dict[str, Any], where: str) -> dict[str, Any]:
             "(SAT CFDI40174); lower the discount or leave the item out"
         )
     # IEPS first: IVA's base carries it (LIVA art. 12). Rows keep the caller's order.
-    ieps = sum(
-        (dec(_tax_row(t, base, qty)["amount"]) for t in taxes if _is_ieps_traslado(t)), Decimal(0)
-    )
+    ieps = sum((dec(_tax_row(t, base, qty)["amount"]) for t in taxes if _is_ieps_traslado(t)), Decimal(0))
     computed = [_tax_row(t, base + ieps if t["type"] == "IVA" else base, qty) for t in taxes]
     return item | {
         "quantity": float(qty),
