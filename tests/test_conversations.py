@@ -151,8 +151,8 @@ async def test_cancel_invoice_replaced_by_a_new_one(mcp, sandbox):
     assert not sandbox.state.api_requests("DELETE")
     # User: "Sí, cancélala."
     done = await a.ok("cancel_invoice", args | {"confirmation_token": first["confirmation_token"]})
-    assert done["status"] == "done" and done["result"]["status"] == "cancelled"
-    # Assistant: "Cancelada; al ser más de $1,000 el receptor tiene 3 días hábiles para aceptarla."
+    assert done["status"] == "done" and done["result"]["status"] == "cancellation_pending_acceptance"
+    # Assistant: "Solicitada; al ser más de $1,000 el receptor tiene 3 días hábiles para aceptarla."
     assert done["result"]["cancellation_status"] == "pending_acceptance"
     cancelled = stored(sandbox, "invoices", old["uuid"])
     assert cancelled["status"] == "cancelled" and cancelled["motive"] == "01"

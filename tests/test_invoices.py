@@ -383,7 +383,7 @@ async def test_cancel_invoice_two_steps(mcp, sandbox):
         "cancel_invoice",
         {"uuid": inv["uuid"], "motive": "02", "confirmation_token": first["confirmation_token"]},
     )
-    assert done["status"] == "done" and done["result"]["status"] == "cancelled"
+    assert done["status"] == "done" and done["result"]["status"] == "cancellation_pending_acceptance"
     assert done["result"]["cancellation_status"] == "pending_acceptance"  # 2,320 > 1,000 to an RFC
     stored = sandbox.state.store.get(TEAM, "invoices", inv["uuid"])
     assert stored["status"] == "cancelled" and stored["motive"] == "02"

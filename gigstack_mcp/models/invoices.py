@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Literal
 
 from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
-from pydantic import EmailStr, Field, PrivateAttr
+from pydantic import EmailStr, Field, PrivateAttr, model_validator
 
 from ._base import ListParams, Out, Page, ToolParams, shape, text
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
@@ -99,7 +99,16 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
     exchange_rate: float | None = Field(None, gt=0)
     global_: GlobalInfo | None = Field(None, alias="global")
     related_documents: list[RelatedDocuments] | None = None
-    automation_type: Literal["none", "payment", "payment_and_complement", "pue_invoice"] | None = None
+    automation_type: (
+        Annotated[
+            Literal["none", "payment", "payment_and_complement", "pue_invoice"],
+            Field(
+                description="none (default): the invoice only; payment or pue_invoice: also record it paid "
+                "(PUE); payment_and_complement: also record the payment and stamp its complement (PPD)"
+            ),
+        ]
+        | None
+    ) = None
     series: str | None = None
     folio_number: int | None = Field(None, ge=1)
     exports: Literal["01", "02", "03", "04"] | None = None
@@ -181,19 +190,50 @@ class InvoiceParty(Out):
     tax_id: str | None = None
 
 
+# gigstack's cancellation_status while the SAT waits for the receiver (RMF 2.7.1.35: up to 3 business
+# days; the CFDI stays valid until accepted, and is valid again if refused).
+AWAITING_ACCEPTANCE = frozenset({"pending_acceptance", "pending", "in_process", "requested"})
+CANCELLATION_PENDING = "cancellation_pending_acceptance"
+
+
+class _Status(Out):
+    """Status as the user should hear it: a cancellation the receiver has not accepted yet is not a
+    cancelled invoice."""
+
+    status: str | None = None
+    cancellation_status: str | None = None
+
+    @model_validator(mode="after")
+    def _awaiting_acceptance(self) -> _Status:
+        if self.cancellation_status in AWAITING_ACCEPTANCE:
+            self.status = CANCELLATION_PENDING
+        return self
+
+
+class RelatedCfdi(Out):  # what an answer says about related CFDIs
+    relationship: str | None = None
+    documents: list[str] | None = None
+
+
 def _line(inv: Any) -> str:
     who = (inv.client.legal_name or inv.client.name) if inv.client else "-"
     rfc = inv.client.tax_id if inv.client else "-"
     due = f" | saldo {inv.last_balance:,.2f}" if inv.last_balance is not None else ""
+    status = inv.status
+    if status == CANCELLATION_PENDING:
+        status = "cancellation requested, awaiting the receiver's acceptance (still valid until then)"
+    related = "".join(
+        f" | related {r.relationship}: {', '.join(r.documents or [])}"
+        for r in getattr(inv, "related_documents", None) or []
+    )
     return (
         f"{inv.series}-{inv.folio_number} | {inv.uuid} | {who} ({rfc}) | "
-        f"{inv.total or 0:,.2f} {inv.currency} | {inv.payment_method} | {inv.status}{due}"
+        f"{inv.total or 0:,.2f} {inv.currency} | {inv.payment_method} | {status}{due}{related}"
     )
 
 
-class InvoiceRow(Out):
+class InvoiceRow(_Status):
     uuid: str
-    status: str | None = None
     series: str | None = None
     folio_number: int | None = None
     client: InvoiceParty | None = None
@@ -201,7 +241,6 @@ class InvoiceRow(Out):
     currency: str | None = None
     payment_method: str | None = None
     last_balance: float | None = None
-    cancellation_status: str | None = None
     created_at: int | None = None
 
     def summary(self) -> str:
@@ -222,9 +261,8 @@ class InvoiceItem(Out):
     taxes: list[TaxLine] | None = None
 
 
-class IssuedInvoice(Out):  # what a create answers: folio, the totals gigstack computed, file links
+class IssuedInvoice(_Status):  # what a create answers: folio, the totals gigstack computed, file links
     uuid: str
-    status: str | None = None
     series: str | None = None
     folio_number: int | None = None
     client: InvoiceParty | None = None
@@ -234,6 +272,7 @@ class IssuedInvoice(Out):  # what a create answers: folio, the totals gigstack c
     currency: str | None = None
     payment_method: str | None = None
     last_balance: float | None = None
+    related_documents: list[RelatedCfdi] | None = None  # an egress: the invoice(s) it credits
     files: dict[str, str] | None = None
 
     def summary(self) -> str:
@@ -242,7 +281,6 @@ class IssuedInvoice(Out):  # what a create answers: folio, the totals gigstack c
 
 class Invoice(IssuedInvoice):
     items: list[InvoiceItem] | None = None
-    cancellation_status: str | None = None
 
     def summary(self) -> str:
         items = "; ".join(
@@ -342,6 +380,7 @@ class InvoicePreview(Out):
             lines += ["Warnings:", *(f"- {w}" for w in self.warnings)]
         create = "create_income_invoice" if self.invoice_type == "I" else "create_egress_invoice"
         lines.append(
-            f"After the user approves: {create} with the same arguments and preview_token={self.preview_token}"
+            f"After the user approves: {create} with the same arguments except invoice_type (the tool says "
+            f"it), plus preview_token={self.preview_token}"
         )
         return "\n".join(lines)

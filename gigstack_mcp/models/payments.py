@@ -3,7 +3,7 @@ reference and the forma de pago are the invoices' own models (one shape everywhe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import EmailStr, Field
@@ -23,7 +23,15 @@ Client = InvoiceClient  # {id}, or the client's fiscal data (its advertised shap
 PaymentStatus = Literal[
     "pending", "requires_payment_method", "processing", "succeeded", "failed", "cancelled", "refunded"
 ]
-Automation = Literal["pue_invoice", "ppd_invoice_and_complement", "receipt", "none"]
+Automation = Annotated[
+    Literal["pue_invoice", "ppd_invoice_and_complement", "receipt", "none"],
+    Field(
+        description="What gigstack does once paid: pue_invoice stamps a PUE invoice for the items; "
+        "ppd_invoice_and_complement stamps a payment complement on each PPD invoice in `invoices` (or a "
+        "new PPD invoice and its complement); receipt makes a receipt the customer self-invoices (no CFDI); "
+        "none only records the payment"
+    ),
+]
 
 
 class InvoiceConfig(Strict):
@@ -65,10 +73,14 @@ class RequestPaymentParams(_NewPayment):
 
 
 class RegisterPaymentParams(_NewPayment):
+    local_fields: ClassVar[tuple[str, ...]] = ("paid_on",)
+
     payment_form: Form
     idempotency_key: IdempotencyKey | None = None
     automation_type: Automation | None = None  # default pue_invoice (the docstring says it)
     invoices: list[str] | None = Field(None, min_length=1)  # uuids of the PPD invoices it pays
+    # the complement's FechaPago; gigstack dates a payment on POST /payments/{id}/paid (gigstack-api §2.4)
+    paid_on: date | None = Field(None, description="Day the money arrived (Mexico); default today")
     invoice_config: InvoiceConfig | None = None
     send_email: bool | None = None
 

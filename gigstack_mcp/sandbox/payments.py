@@ -226,13 +226,18 @@ def get_payment(ctx: Ctx):
 @resource.op("POST", "/payments/request", "requestPayment")
 def request_payment(ctx: Ctx):
     body = ctx.body
-    automation = _automation(body, "none")
+    automation = _automation(body, "ppd_invoice_and_complement" if _related(body) else "none")
+    if _related(body) and automation != "ppd_invoice_and_complement":
+        raise invalid(
+            f"invoices (PPD invoices to pay) go with automation_type ppd_invoice_and_complement, not {automation}"
+        )
     client = clients.resolve(ctx, body.get("client"))
     doc = _new(ctx, body, client, "requires_payment_method", automation)
     doc |= {
         "link": True,
         "allowed_payment_methods": body.get("allowed_payment_methods") or ["card", "bank"],
         "raw_items": body["items"],  # the automation stamps from the items as sent, once paid
+        "related_invoices": _related(body),  # PPD invoices it pays: complements once paid
     }
     ctx.store.put(ctx.team, COLL, doc)
     return ok(_view(ctx, doc), "Payment request created successfully", 201)

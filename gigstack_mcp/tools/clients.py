@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..cfdi_math import money
 from ..context import Api
 from ..guards import wiring
 from ..models.clients import (
@@ -16,6 +21,14 @@ from ..models.clients import (
     PortalToken,
     PortalTokenParams,
     UpdateClientParams,
+)
+from ..models.invoices import AWAITING_ACCEPTANCE
+from ..models.statements import (
+    ClientStatement,
+    OpenInvoice,
+    StatementCredit,
+    StatementParams,
+    StatementPayment,
 )
 from ..registry import GuardViolation, Toolset
 
@@ -92,3 +105,128 @@ async def create_client_portal_token(api: Api, p: PortalTokenParams) -> PortalTo
 async def stamp_client_pending_receipts(api: Api, p: ClientIdParams) -> PendingReceiptsResult:
     """Stamp all of a client's pending receipts as invoices (some may fail)."""
     return await api.post(f"/clients/{p.id}/stamp-pending-receipts", PendingReceiptsResult)
+
+
+# -- statement (estado de cuenta) -------------------------------------------------------------------------
+
+STATEMENT_SCAN = 2000  # documents read at most per list (income, egress, payments)
+STATEMENT_ROWS = 50  # open invoices shown; credit notes and payments: the newest STATEMENT_ROWS // 2
+CREDITING = {
+    "01",
+    "03",
+    "07",
+}  # c_TipoRelacion a credit note credits with (nota de crédito, devolución, anticipo)
+
+
+def _live(doc: dict[str, Any]) -> bool:
+    """Valid, or cancelled but still awaiting the receiver's acceptance (valid until accepted)."""
+    return doc.get("status") != "cancelled" or doc.get("cancellation_status") in AWAITING_ACCEPTANCE
+
+
+def _add(totals: dict[str, float], currency: str, amount: float) -> None:
+    totals[currency] = money(totals[currency] + amount)
+
+
+def _statement(
+    client: Client, income: list[dict], egress: list[dict], pays: list[dict]
+) -> tuple[ClientStatement, int]:
+    """The statement and how many open invoices there are. A PPD invoice owes its last_balance (what
+    its payment complements left) minus the credit notes relating to it; a PUE invoice was paid at
+    issue. A credit note applies to the invoices it relates, in order, up to what each still owes."""
+    invoiced, paid, credited, owed = (defaultdict(float) for _ in range(4))
+    open_rows: dict[str, OpenInvoice] = {}
+    for inv in (i for i in income if _live(i)):
+        currency = inv.get("currency") or "MXN"
+        total = float(inv.get("total") or 0)
+        _add(invoiced, currency, total)
+        if inv.get("payment_method") == "PPD":
+            balance = float(inv.get("last_balance", total) or 0)
+            row = {"total": total, "paid": money(total - balance), "credited": 0.0, "balance": balance}
+            open_rows[str(inv.get("uuid")).upper()] = OpenInvoice.model_validate(inv | row)
+    credits = []
+    for note in (e for e in egress if _live(e)):
+        currency = note.get("currency") or "MXN"
+        total = left = float(note.get("total") or 0)
+        _add(credited, currency, total)
+        related = [
+            str(uuid).upper()
+            for rel in note.get("related_documents") or []
+            if rel.get("relationship") in CREDITING
+            for uuid in rel.get("documents") or []
+        ]
+        for uuid in related:
+            row = open_rows.get(uuid)
+            if row is None or row.currency != note.get("currency", row.currency) or left <= 0:
+                continue
+            share = min(left, row.balance)
+            row.credited, row.balance, left = (
+                money(row.credited + share),
+                money(row.balance - share),
+                left - share,
+            )
+        credits.append(
+            StatementCredit.model_validate(note | {"credits": related, "applied": money(total - left)})
+        )
+    for pay in (p for p in pays if p.get("status") == "succeeded"):
+        _add(
+            paid,
+            pay.get("currency") or "MXN",
+            float(pay.get("total") or 0) - float(pay.get("refunded_amount") or 0),
+        )
+    still_open = sorted((r for r in open_rows.values() if r.balance > 0), key=lambda r: r.created_at or 0)
+    for row in still_open:
+        _add(owed, row.currency or "MXN", row.balance)
+    newest = lambda d: -(d.get("succeeded_at") or d.get("created_at") or 0)  # noqa: E731
+    payments = [
+        StatementPayment.model_validate(p | {"paid_at": p.get("succeeded_at") or p.get("created_at")})
+        for p in sorted((p for p in pays if p.get("status") == "succeeded"), key=newest)
+    ]
+    credits.sort(key=lambda c: -(c.created_at or 0))
+    statement = ClientStatement(
+        client=client.model_dump(),
+        owed=dict(owed),
+        invoiced=dict(invoiced),
+        paid=dict(paid),
+        credited=dict(credited),
+        open_invoices=still_open[:STATEMENT_ROWS],
+        credit_notes=credits[: STATEMENT_ROWS // 2],
+        payments=payments[: STATEMENT_ROWS // 2],
+    )
+    return statement, len(still_open)
+
+
+@clients.read("Client statement")
+async def get_client_statement(api: Api, p: StatementParams) -> ClientStatement:
+    """What a client owes, in one call: open invoices with their balances, credit notes and payments
+    applied, and the net amount owed (reads every invoice, credit note and payment of the client)."""
+    client = await api.get(f"/clients/{p.client_id}", Client)
+    ctx, done = api.ctx, 0
+
+    def reporter(what: str) -> Callable[[int], Awaitable[None]]:
+        async def report(count: int) -> None:
+            if ctx is not None:
+                await ctx.report_progress(done + count, None, f"read {count} {what}")
+
+        return report
+
+    lists = []
+    for path, query, what in (
+        ("/invoices/income", {"client_id": p.client_id}, "income invoices"),
+        ("/invoices/egress", {"client_id": p.client_id}, "credit notes"),
+        ("/payments", {"client_id": p.client_id, "status": "succeeded"}, "payments"),
+    ):
+        rows = await api.collect(path, query=query, max_items=STATEMENT_SCAN + 1, progress=reporter(what))
+        lists.append(rows)
+        done += len(rows)
+    statement, open_count = _statement(client, *(rows[:STATEMENT_SCAN] for rows in lists))
+    notes = []
+    if any(len(rows) > STATEMENT_SCAN for rows in lists):
+        notes.append(
+            f"Read only the newest {STATEMENT_SCAN} documents of a list: older ones are not counted."
+        )
+    if open_count > STATEMENT_ROWS:
+        notes.append(
+            f"Showing the oldest {STATEMENT_ROWS} of {open_count} open invoices; the totals count all."
+        )
+    statement.note = " ".join(notes) or None
+    return statement

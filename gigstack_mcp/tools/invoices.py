@@ -141,7 +141,8 @@ async def _services(api: Api, items: list[dict[str, Any]]) -> dict[str, dict[str
 @invoices.read("Preview an invoice")
 async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
     """Check an invoice (SAT rules) and compute its totals without stamping; show them, and after the
-    user's yes create it with the same arguments plus preview_token."""
+    user's yes call create_income_invoice (create_egress_invoice for E) with the same arguments except
+    invoice_type, plus preview_token."""
     warnings = await _guard_invoice(api, p, p.invoice_type)
     body = p.body()
     receiver = await wiring.receiver(api, body["client"]) or {}
@@ -207,7 +208,8 @@ async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
 @invoices.write("Issue a credit note", guard=_guard_egress)
 async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp a credit note for an income invoice: related_documents relationship 01 to its UUID, use
-    G02. Confirm the amounts first."""
+    G02, PUE with the form of the credit (15 condonación if unpaid, 17 compensación, 03 refund by
+    transfer; never 99). Confirm the amounts first."""
     body, key = _body(api, p, "E")
     return await api.post("/invoices/egress", IssuedInvoice, json=body, idempotency_key=key)
 
