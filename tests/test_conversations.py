@@ -6,7 +6,7 @@ the conversation (the month's sales, a seeded invoice) is set up with plain call
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -414,6 +414,155 @@ async def test_support_triage_changes_nothing(mcp, sandbox):
     # portal: …. Sugerencia: reenviar el PDF."
     assert writes(sandbox)[len(before) :] == [("POST", "/clients/customerportal")]
     assert [t for t in a.called if not t.startswith(("list_", "get_"))] == ["create_client_portal_token"]
+
+
+# -- issue 14: credit notes, partial payments and the statement ---------------------------------------
+
+XENON = {  # SAT's test RFC (CSD de pruebas): a client with nothing on record yet
+    "name": "Xenon",
+    "legal_name": "XENON INDUSTRIAL ARTICLES",
+    "tax_id": "XIA190128J61",
+    "tax_system": "601",
+    "email": "pagos@xenon.example",
+    "address": {"zip": "76000"},
+}
+
+
+async def _ppd_invoice(mcp: Client, client_id: str) -> dict:
+    """Before the conversation: two months of hosting invoiced on credit (PPD), 1,160.00."""
+    return await call_ok(
+        mcp,
+        "create_income_invoice",
+        {
+            "client": {"id": client_id},
+            "items": [{"id": "service_hosting", "quantity": 2}],
+            "use": "G03",
+            "payment_method": "PPD",
+            "payment_form": "99",
+        },
+    )
+
+
+async def test_credit_note_for_a_ppd_invoice(mcp, sandbox):
+    client = await call_ok(mcp, "create_client", XENON)
+    income = await _ppd_invoice(mcp, client["id"])
+    assert income["total"] == 1160
+    # User: "A Xenon le condonamos 200 más IVA de su factura de hosting, que aún no paga."
+    a = await Assistant.following(mcp, "credit_note", invoice=income["uuid"])
+    got = await a.ok("get_income_invoice", {"uuid": income["uuid"]})
+    assert (got["payment_method"], got["last_balance"]) == ("PPD", 1160)
+    note = {
+        "client": {"id": client["id"]},
+        "items": [
+            {
+                "description": "Bonificación sobre hosting",
+                "quantity": 1,
+                "unit_price": 200,
+                "product_key": "84111506",
+                "unit_key": "ACT",
+                "taxes": [{"type": "IVA", "rate": 0.16}],
+            }
+        ],
+        "use": "G02",
+        "payment_method": "PUE",
+        "related_documents": [{"relationship": "01", "documents": [income["uuid"]]}],
+    }
+    # Copying the original's forma (99, it is PPD) is refused with the egress forms, before anything is sent.
+    refused = await a.refused("create_egress_invoice", note | {"payment_form": "99"})
+    assert "EGRESO-FORMA" in refused and "15 Condonación" in refused and "use PPD" not in refused
+    assert not writes(sandbox)[2:]  # only the setup's client and invoice were written
+    # Unpaid invoice, nothing goes back: 15 Condonación. The preview tells the exact next call.
+    note["payment_form"] = "15"
+    preview = await a.ok("preview_invoice", note | {"invoice_type": "E"})
+    assert preview["total"] == 232 and preview["payment_method"].startswith("PUE")
+    credit = await a.ok("create_egress_invoice", note | {"preview_token": preview["preview_token"]})
+    assert credit["related_documents"] == [{"relationship": "01", "documents": [income["uuid"]]}]
+    doc = stored(sandbox, "invoices", credit["uuid"])
+    assert (doc["invoice_type"], doc["payment_method"], doc["payment_form"]) == ("E", "PUE", "15")
+    assert doc["related_documents"] == [{"relationship": "01", "documents": [income["uuid"]]}]
+    # Assistant: "Nota E-… por 232.00; Xenon ahora debe 928.00."
+    statement = await a.ok("get_client_statement", {"client_id": client["id"]})
+    [row] = statement["open_invoices"]
+    assert (row["uuid"], row["credited"], row["balance"]) == (income["uuid"], 232, 928)
+    assert statement["owed"] == {"MXN": 928} and statement["credited"] == {"MXN": 232}
+
+
+async def test_partial_payment_and_statement(mcp, sandbox):
+    client = await call_ok(mcp, "create_client", XENON)
+    income = await _ppd_invoice(mcp, client["id"])
+    # User: "Xenon me depositó 500 el lunes a cuenta de su factura de hosting. ¿Cuánto me debe ya?"
+    a = await Assistant.following(mcp, "collect_payment", client="Xenon")
+    [ppd] = (await a.ok("list_income_invoices", {"client_id": client["id"], "payment_method": "PPD"}))["data"]
+    monday = datetime.now(MEXICO).date() - timedelta(days=3)
+    abono = await a.ok(
+        "register_payment",
+        {
+            "client": {"id": client["id"]},
+            "items": [{"description": f"Abono a {ppd['series']}-{ppd['folio_number']}", "unit_price": 500}],
+            "payment_form": "03",
+            "invoices": [ppd["uuid"]],
+            "paid_on": monday.isoformat(),
+        },
+    )
+    [complement_uuid] = abono["complements"]
+    complement = stored(sandbox, "invoices", complement_uuid)
+    assert complement["invoice_type"] == "P" and complement["payment"]["amount"] == 500
+    # The complement carries the day the money arrived (FechaPago), not the day it was recorded.
+    paid_day = datetime.fromtimestamp(complement["payment"]["date"], MEXICO).date()
+    assert paid_day == monday
+    assert stored(sandbox, "invoices", income["uuid"])["last_balance"] == 660
+    statement = await a.ok("get_client_statement", {"client_id": client["id"]})
+    [row] = statement["open_invoices"]
+    assert (row["paid"], row["balance"]) == (500, 660)
+    assert statement["owed"] == {"MXN": 660} and statement["paid"] == {"MXN": 500}
+    [payment] = statement["payments"]
+    assert payment["id"] == abono["id"] and payment["invoices"] == [income["uuid"]]
+
+
+async def test_discount_credit_note_on_a_paid_invoice(mcp, sandbox):
+    client = await call_ok(mcp, "create_client", XENON)
+    paid = await call_ok(
+        mcp,
+        "create_income_invoice",
+        {
+            "client": {"id": client["id"]},
+            "items": [{"id": "service_hosting", "quantity": 2}],
+            "use": "G03",
+            "payment_method": "PUE",
+            "payment_form": "03",
+        },
+    )
+    # User: "Le dimos a Xenon 10% de descuento por pronto pago y le regresamos el dinero por transferencia."
+    a = await Assistant.following(mcp, "credit_note", invoice=paid["uuid"])
+    got = await a.ok("get_income_invoice", {"uuid": paid["uuid"]})
+    discount = {
+        "client": {"id": client["id"]},
+        "items": [
+            {
+                "description": "Descuento por pronto pago",
+                "quantity": 1,
+                "unit_price": round(got["subtotal"] * 0.10, 2),
+                "product_key": "84111506",
+                "unit_key": "ACT",
+                "taxes": [{"type": "IVA", "rate": 0.16}],
+            }
+        ],
+        "use": "G02",
+        "payment_method": "PUE",
+        "payment_form": "03",  # the money went back by transfer, as the original was paid
+        "related_documents": [{"relationship": "01", "documents": [paid["uuid"]]}],
+    }
+    preview = await a.ok("preview_invoice", discount | {"invoice_type": "E"})
+    assert preview["total"] == 116
+    credit = await a.ok("create_egress_invoice", discount | {"preview_token": preview["preview_token"]})
+    doc = stored(sandbox, "invoices", credit["uuid"])
+    assert (doc["invoice_type"], doc["total"], doc["payment_form"]) == ("E", 116, "03")
+    assert stored(sandbox, "invoices", paid["uuid"])["status"] == "valid"  # credited, not cancelled
+    # A paid invoice has nothing open: the credit note is listed, applied to no balance.
+    statement = await a.ok("get_client_statement", {"client_id": client["id"]})
+    assert statement["open_invoices"] == [] and statement["owed"] == {}
+    [listed] = statement["credit_notes"]
+    assert (listed["uuid"], listed["credits"], listed["applied"]) == (credit["uuid"], [paid["uuid"]], 0)
 
 
 # -- the README's Prompts section --------------------------------------------------------------------
