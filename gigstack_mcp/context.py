@@ -243,7 +243,7 @@ class Api:
         progress: Callable[[int], Awaitable[None]] | None = None,
     ) -> list[dict]:
         """Every item of a list, up to `max_items` (for searches the API has no filter for);
-        `progress(count)` after each page of 100."""
+        `progress(count)` after each page of 100 and at the end."""
         client = await self.gigstack()
         items: list[dict] = []
         async for item in client.paginate(
@@ -252,7 +252,7 @@ class Api:
             items.append(item)
             if progress is not None and len(items) % 100 == 0:
                 await progress(len(items))
-        if progress is not None and len(items) % 100:
+        if progress is not None and (not items or len(items) % 100):  # the end, once (also for none)
             await progress(len(items))
         return items
 
