@@ -87,7 +87,17 @@ async def delete_client(api: Api, p: ClientIdParams) -> Deleted:
     return await api.delete(f"/clients/{p.id}", Deleted)
 
 
-@clients.write("Validate client fiscal data", idempotent=True)
+async def _guard_validate(api: Api, p: ClientIdParams) -> list[str]:
+    """The same local rules create_client and update_client run (e.g. the RFC check digit), so the
+    two never disagree about one RFC; gigstack's own verdict comes in the result."""
+    stored = await wiring.receiver(api, {"id": p.id})
+    try:
+        return wiring.rules("check_client", {}, stored)
+    except GuardViolation as exc:  # broken rules are what validating is for: report, do not refuse
+        return [str(exc)]
+
+
+@clients.write("Validate client fiscal data", idempotent=True, guard=_guard_validate)
 async def validate_client_fiscal_info(api: Api, p: ClientIdParams) -> FiscalValidation:
     """Check a client's RFC, name, regimen and zip before invoicing; says what to fix."""
     return await api.post(f"/clients/validate/{p.id}", FiscalValidation)
