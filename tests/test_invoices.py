@@ -401,7 +401,7 @@ async def test_cancel_with_substitution(mcp, sandbox):
     first = await call_ok(mcp, "cancel_invoice", args)
     assert f"Replaced by UUID {new['uuid']}" in first["preview"]
     done = await call_ok(mcp, "cancel_invoice", {**args, "confirmation_token": first["confirmation_token"]})
-    assert done["result"]["status"] == "cancelled"
+    assert done["result"]["status"] == "cancellation_pending_acceptance"  # over 1,000: receiver decides
     assert sandbox.state.store.get(TEAM, "invoices", old["uuid"])["substitution_uuid"] == new["uuid"]
 
 
