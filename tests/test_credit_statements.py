@@ -121,6 +121,12 @@ async def test_paid_on_an_earlier_day_dates_the_payment_the_gigstack_way(mcp, sa
     payment = sandbox.state.store.get(TEAM, "payments", paid["id"])
     assert payment["status"] == "succeeded" and payment["succeeded_at"] == posts[1]["body"]["date"]
     assert sandbox.state.store.get(TEAM, "invoices", invoice["uuid"])["last_balance"] == 480
+    # The same call again (a retry, same idempotency_key): the same payment, no second complement.
+    again = await call_ok(
+        mcp, "register_payment", _abono(invoice, paid_on=day.isoformat(), idempotency_key="bank-tx-1")
+    )
+    assert again["id"] == paid["id"] and again["complements"] == paid["complements"]
+    assert sandbox.state.store.get(TEAM, "invoices", invoice["uuid"])["last_balance"] == 480
 
 
 # -- one verdict on the RFC check digit ----------------------------------------------------------------------

@@ -100,6 +100,9 @@ async def register_payment(api: Api, p: RegisterPaymentParams) -> Payment:
     form = body.pop("payment_form")
     body.setdefault("automation_type", "pue_invoice")  # register's default, not request's (none)
     opened = await api.post("/payments/request", Payment, json=body, idempotency_key=p.idempotency_key)
+    current = await api.get(f"/payments/{opened.id}", Payment)  # a retry replays the request's answer
+    if current.status == "succeeded":  # a retry with the same idempotency_key: already marked paid
+        return current
     return await api.post(
         f"/payments/{opened.id}/paid", Payment, json={"payment_form": form, "date": paid_at}
     )
