@@ -121,11 +121,8 @@ async def stamp_client_pending_receipts(api: Api, p: ClientIdParams) -> PendingR
 
 STATEMENT_SCAN = 2000  # documents read at most per list (income, egress, payments)
 STATEMENT_ROWS = 50  # open invoices shown; credit notes and payments: the newest STATEMENT_ROWS // 2
-CREDITING = {
-    "01",
-    "03",
-    "07",
-}  # c_TipoRelacion a credit note credits with (nota de crédito, devolución, anticipo)
+# c_TipoRelacion a credit note credits with: 01 nota de crédito, 03 devolución, 07 aplicación de anticipo
+CREDITING = {"01", "03", "07"}
 
 
 def _live(doc: dict[str, Any]) -> bool:
@@ -133,71 +130,69 @@ def _live(doc: dict[str, Any]) -> bool:
     return doc.get("status") != "cancelled" or doc.get("cancellation_status") in AWAITING_ACCEPTANCE
 
 
-def _add(totals: dict[str, float], currency: str, amount: float) -> None:
-    totals[currency] = money(totals[currency] + amount)
+def _by_currency(docs: list[dict], amount: Callable[[dict], float]) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for doc in docs:
+        currency = doc.get("currency") or "MXN"
+        totals[currency] = money(totals[currency] + amount(doc))
+    return dict(totals)
+
+
+def _ppd_rows(income: list[dict]) -> dict[str, OpenInvoice]:
+    """Each PPD invoice with what its payment complements left (last_balance); a PUE invoice was paid at
+    issue, so it owes nothing."""
+    rows = {}
+    for inv in (i for i in income if i.get("payment_method") == "PPD"):
+        total = float(inv.get("total") or 0)
+        balance = float(inv.get("last_balance", total) or 0)
+        row = {"total": total, "paid": money(total - balance), "credited": 0.0, "balance": balance}
+        rows[str(inv.get("uuid")).upper()] = OpenInvoice.model_validate(inv | row)
+    return rows
+
+
+def _apply(note: dict, rows: dict[str, OpenInvoice]) -> StatementCredit:
+    """A credit note, applied to the invoices it relates, in order, up to what each still owes."""
+    total = left = float(note.get("total") or 0)
+    related = [
+        str(uuid).upper()
+        for rel in note.get("related_documents") or []
+        if rel.get("relationship") in CREDITING
+        for uuid in rel.get("documents") or []
+    ]
+    for row in (rows[u] for u in related if u in rows):
+        if left <= 0 or row.currency != note.get("currency", row.currency):
+            continue
+        share = min(left, row.balance)
+        row.credited, row.balance, left = (
+            money(row.credited + share),
+            money(row.balance - share),
+            left - share,
+        )
+    return StatementCredit.model_validate(note | {"credits": related, "applied": money(total - left)})
 
 
 def _statement(
     client: Client, income: list[dict], egress: list[dict], pays: list[dict]
 ) -> tuple[ClientStatement, int]:
-    """The statement and how many open invoices there are. A PPD invoice owes its last_balance (what
-    its payment complements left) minus the credit notes relating to it; a PUE invoice was paid at
-    issue. A credit note applies to the invoices it relates, in order, up to what each still owes."""
-    invoiced, paid, credited, owed = (defaultdict(float) for _ in range(4))
-    open_rows: dict[str, OpenInvoice] = {}
-    for inv in (i for i in income if _live(i)):
-        currency = inv.get("currency") or "MXN"
-        total = float(inv.get("total") or 0)
-        _add(invoiced, currency, total)
-        if inv.get("payment_method") == "PPD":
-            balance = float(inv.get("last_balance", total) or 0)
-            row = {"total": total, "paid": money(total - balance), "credited": 0.0, "balance": balance}
-            open_rows[str(inv.get("uuid")).upper()] = OpenInvoice.model_validate(inv | row)
-    credits = []
-    for note in (e for e in egress if _live(e)):
-        currency = note.get("currency") or "MXN"
-        total = left = float(note.get("total") or 0)
-        _add(credited, currency, total)
-        related = [
-            str(uuid).upper()
-            for rel in note.get("related_documents") or []
-            if rel.get("relationship") in CREDITING
-            for uuid in rel.get("documents") or []
-        ]
-        for uuid in related:
-            row = open_rows.get(uuid)
-            if row is None or row.currency != note.get("currency", row.currency) or left <= 0:
-                continue
-            share = min(left, row.balance)
-            row.credited, row.balance, left = (
-                money(row.credited + share),
-                money(row.balance - share),
-                left - share,
-            )
-        credits.append(
-            StatementCredit.model_validate(note | {"credits": related, "applied": money(total - left)})
-        )
-    for pay in (p for p in pays if p.get("status") == "succeeded"):
-        _add(
-            paid,
-            pay.get("currency") or "MXN",
-            float(pay.get("total") or 0) - float(pay.get("refunded_amount") or 0),
-        )
-    still_open = sorted((r for r in open_rows.values() if r.balance > 0), key=lambda r: r.created_at or 0)
-    for row in still_open:
-        _add(owed, row.currency or "MXN", row.balance)
-    newest = lambda d: -(d.get("succeeded_at") or d.get("created_at") or 0)  # noqa: E731
-    payments = [
-        StatementPayment.model_validate(p | {"paid_at": p.get("succeeded_at") or p.get("created_at")})
-        for p in sorted((p for p in pays if p.get("status") == "succeeded"), key=newest)
-    ]
-    credits.sort(key=lambda c: -(c.created_at or 0))
+    """The statement and how many open invoices there are."""
+    income, egress = [i for i in income if _live(i)], [e for e in egress if _live(e)]
+    pays = [p for p in pays if p.get("status") == "succeeded"]
+    rows = _ppd_rows(income)
+    credits = sorted((_apply(n, rows) for n in egress), key=lambda c: -(c.created_at or 0))
+    still_open = sorted((r for r in rows.values() if r.balance > 0), key=lambda r: r.created_at or 0)
+    payments = sorted(
+        (
+            StatementPayment.model_validate(p | {"paid_at": p.get("succeeded_at") or p.get("created_at")})
+            for p in pays
+        ),
+        key=lambda p: -(p.paid_at or 0),
+    )
     statement = ClientStatement(
         client=client.model_dump(),
-        owed=dict(owed),
-        invoiced=dict(invoiced),
-        paid=dict(paid),
-        credited=dict(credited),
+        owed=_by_currency([r.model_dump() for r in still_open], lambda r: r["balance"]),
+        invoiced=_by_currency(income, lambda i: float(i.get("total") or 0)),
+        paid=_by_currency(pays, lambda p: float(p.get("total") or 0) - float(p.get("refunded_amount") or 0)),
+        credited=_by_currency(egress, lambda e: float(e.get("total") or 0)),
         open_invoices=still_open[:STATEMENT_ROWS],
         credit_notes=credits[: STATEMENT_ROWS // 2],
         payments=payments[: STATEMENT_ROWS // 2],
