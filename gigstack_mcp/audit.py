@@ -66,12 +66,27 @@ REDACT: dict[str, Action] = {
 }
 MAX_TEXT = 300  # characters of one string kept in a record
 _RFC_TEXT = re.compile(r"\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b", re.IGNORECASE)
-_EMAIL_TEXT = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+\.[^\s@<>\"']+")
+# Tried only where a word starts (the lookbehind): the same leftmost matches, but linear on a long word
+# without "@" (unanchored, every position rescanned to the word's end: minutes for 600 KB of text).
+_EMAIL_TEXT = re.compile(r"(?<![^\s@<>\"'])[^\s@<>\"']+@[^\s@<>\"']+\.[^\s@<>\"']+")
 
 
 def _digest(key: bytes, value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode()
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
     return "h:" + hmac.new(key, text, hashlib.sha256).hexdigest()[:12]
+
+
+def _utf8(text: str) -> str:
+    """`text` as UTF-8 can hold it: a lone surrogate (e.g. "\\ud800" in JSON arguments) becomes "?"."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _loggable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_loggable(k): _loggable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_loggable(v) for v in value]
+    return _utf8(value) if isinstance(value, str) else value
 
 
 def redact(value: Any, key: bytes = b"", policy: dict[str, Action] = REDACT) -> Any:
@@ -89,7 +104,7 @@ def redact(value: Any, key: bytes = b"", policy: dict[str, Action] = REDACT) -> 
     if isinstance(value, str):
         # Cut first: the masks are regular expressions, and a record is no place for a long text anyway.
         text = value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"…(+{len(value) - MAX_TEXT} chars)"
-        return _EMAIL_TEXT.sub("[email]", _RFC_TEXT.sub("[rfc]", text))
+        return _EMAIL_TEXT.sub("[email]", _RFC_TEXT.sub("[rfc]", _utf8(text)))
     return value
 
 
@@ -168,6 +183,7 @@ class AuditLog:
         """Write one record (`event` plus ts, seq, prev, hash) and return it."""
         with self._lock:
             now = self.clock()
+            event = _loggable(event)  # every string writable (and hashed) as UTF-8
             record = {"ts": now.isoformat(timespec="milliseconds"), "seq": self.seq + 1, **event}
             record["prev"] = self.head
             record["hash"] = record_hash(record, self.key)

@@ -6,7 +6,10 @@ numbers before anything is stamped.
   out to 6 decimals first;
 - taxes: IVA/ISR/IEPS, factor Tasa (rate × base), Cuota (rate per unit) or Exento (base only, no
   amount); a withholding (retención) is never Exento;
-- an item's tax base is its amount (quantity × unit price) minus its discount;
+- an item's tax base is its amount (quantity × unit price) minus its discount, and must be > 0 when it
+  carries taxes (Matriz de errores CFDI40174/CFDI40181);
+- IVA's base also includes the item's transferred IEPS, Tasa and Cuota (LIVA art. 12: the value for IVA
+  includes the other taxes charged to the buyer; Anexo 20 guía de llenado, IEPS examples);
 - totals: subtotal − discount + transferred − withheld.
 
 Bad input raises `MathError` (a ValueError) whose message names the field, e.g. `items.0.unit_price`."""
@@ -98,28 +101,20 @@ def _price_item(item: dict[str, Any], where: str) -> dict[str, Any]:
     if price <= 0:
         raise MathError(f"{where}.unit_price must be greater than 0")
     taxes = [norm_tax(t, f"{where}.taxes.{i}") for i, t in enumerate(item.get("taxes") or [])]
-    # Inclusive taxes are inside unit_price: back them out (rates as a factor, cuotas per unit).
-    sign = lambda t: -1 if t["withholding"] else 1  # noqa: E731
-    inclusive = [t for t in taxes if t["inclusive"]]
-    rates = sum((dec(t["rate"]) * sign(t) for t in inclusive if t["factor"] == "Tasa"), Decimal(0))
-    cuotas = sum((dec(t["rate"]) * sign(t) for t in inclusive if t["factor"] == "Cuota"), Decimal(0))
-    if rates or cuotas:
-        price = ((price - cuotas) / (1 + rates)).quantize(MICRO, ROUND_HALF_UP)
-        if price <= 0:
-            raise MathError(f"{where}.unit_price does not cover its inclusive taxes")
+    price = _net_unit_price(price, taxes, where)
     amount = (qty * price).quantize(CENT, ROUND_HALF_UP)
     discount = dec(item.get("discount") or 0)
     if discount < 0 or discount > amount:
         raise MathError(f"{where}.discount must be between 0 and the item amount ({money(amount)})")
     base = amount - discount
-    computed = []
-    for t in taxes:
-        row = dict(t) | {"base": money(base)}
-        if t["factor"] == "Tasa":
-            row["amount"] = money(base * dec(t["rate"]))
-        elif t["factor"] == "Cuota":
-            row["amount"] = money(qty * dec(t["rate"]))
-        computed.append(row)  # Exento: base only, no amount
+    if taxes and base <= 0:
+        raise MathError(
+            f"{where}.discount leaves no tax base: an item with taxes needs amount minus discount > 0 "
+            "(SAT CFDI40174); lower the discount or leave the item out"
+        )
+    # IEPS first: IVA's base carries it (LIVA art. 12). Rows keep the caller's order.
+    ieps = sum((dec(_tax_row(t, base, qty)["amount"]) for t in taxes if _is_ieps_traslado(t)), Decimal(0))
+    computed = [_tax_row(t, base + ieps if t["type"] == "IVA" else base, qty) for t in taxes]
     return item | {
         "quantity": float(qty),
         "unit_price": float(price),
@@ -128,6 +123,45 @@ def _price_item(item: dict[str, Any], where: str) -> dict[str, Any]:
         "taxes": computed,
         "taxability": item.get("taxability") or ("02" if computed else "01"),
     }
+
+
+def _is_ieps_traslado(tax: dict[str, Any]) -> bool:
+    return tax["type"] == "IEPS" and not tax["withholding"] and tax["factor"] != "Exento"
+
+
+def _tax_row(tax: dict[str, Any], base: Decimal, qty: Decimal) -> dict[str, Any]:
+    row = dict(tax) | {"base": money(base)}
+    if tax["factor"] == "Tasa":
+        row["amount"] = money(base * dec(tax["rate"]))
+    elif tax["factor"] == "Cuota":
+        row["amount"] = money(qty * dec(tax["rate"]))
+    return row  # Exento: base only, no amount
+
+
+def _net_unit_price(price: Decimal, taxes: list[dict[str, Any]], where: str) -> Decimal:
+    """The unit price without the inclusive taxes inside it. Per unit, with net price p:
+    gross = p·(1 + Σ other rates) + Σ other cuotas + Σ IVA rate · (p·(1 + IEPS rates) + IEPS cuotas),
+    IVA's base carrying every transferred IEPS (LIVA art. 12); withholdings count negative."""
+    inclusive = [t for t in taxes if t["inclusive"] and t["factor"] != "Exento"]
+    if not inclusive:
+        return price
+    ieps = [t for t in taxes if _is_ieps_traslado(t)]
+    ieps_rate = sum((dec(t["rate"]) for t in ieps if t["factor"] == "Tasa"), Decimal(0))
+    ieps_cuota = sum((dec(t["rate"]) for t in ieps if t["factor"] == "Cuota"), Decimal(0))
+    factor, fixed = Decimal(1), Decimal(0)
+    for t in inclusive:
+        rate = dec(t["rate"]) * (-1 if t["withholding"] else 1)
+        if t["type"] == "IVA":
+            factor += rate * (1 + ieps_rate)
+            fixed += rate * ieps_cuota
+        elif t["factor"] == "Tasa":
+            factor += rate
+        else:
+            fixed += rate
+    net = ((price - fixed) / factor).quantize(MICRO, ROUND_HALF_UP)
+    if net <= 0:
+        raise MathError(f"{where}.unit_price does not cover its inclusive taxes")
+    return net
 
 
 def totals(items: list[dict[str, Any]]) -> dict[str, float]:

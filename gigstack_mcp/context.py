@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -274,16 +275,26 @@ class Api:
         return self._data(await client.delete(path, json=json, team=self.team), model, "DELETE", path)
 
     async def collect(
-        self, path: str, *, query: dict[str, Any] | None = None, max_items: int = 500
+        self,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        max_items: int = 500,
+        progress: Callable[[int], Awaitable[None]] | None = None,
     ) -> list[dict]:
-        """Every item of a list, up to `max_items` (for searches the API has no filter for)."""
+        """Every item of a list, up to `max_items` (for searches the API has no filter for);
+        `progress(count)` after each page of 100 and at the end."""
         client = await self.gigstack()
-        return [
-            i
-            async for i in client.paginate(
-                self._scoped(path), query=query, team=self.team, max_items=max_items
-            )
-        ]
+        items: list[dict] = []
+        async for item in client.paginate(
+            self._scoped(path), query=query, team=self.team, max_items=max_items
+        ):
+            items.append(item)
+            if progress is not None and len(items) % 100 == 0:
+                await progress(len(items))
+        if progress is not None and (not items or len(items) % 100):  # the end, once (also for none)
+            await progress(len(items))
+        return items
 
 
 __all__ = ["Api", "AppState", "Credentials", "Page", "TeamNotAllowed", "current_credentials"]

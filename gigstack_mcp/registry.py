@@ -527,7 +527,7 @@ def _with_confirmation(params: type[ToolParams]) -> type[ToolParams]:
         __base__=params,
         confirmation_token=(
             str | None,
-            Field(None, description="From the preview, after the user's yes."),
+            Field(None, description="Only after the user's yes."),
         ),
     )
     model.local_fields = (*params.local_fields, "confirmation_token")
@@ -612,9 +612,8 @@ def _outcome(result: BaseModel) -> Literal["done", "declined", "asked"]:
 # Writes that move money can be put behind a person's yes by the spend policy (docs/policy.md): they carry
 # the same confirmation step as destructive tools, used only when the policy asks for it.
 # (A credit note moves no money in: it is stamped against an income invoice the policy already saw.)
-CONFIRMABLE_WRITES = frozenset(
-    {"create_income_invoice", "request_payment", "register_payment", "stamp_receipt"}
-)
+# (A payment link collects nothing by itself: its money limit is enough.)
+CONFIRMABLE_WRITES = frozenset({"create_income_invoice", "register_payment", "stamp_receipt"})
 
 
 def build_tool(spec: ToolSpec) -> Tool:

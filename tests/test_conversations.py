@@ -6,7 +6,7 @@ the conversation (the month's sales, a seeded invoice) is set up with plain call
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,6 +15,7 @@ from mcp import Client, types
 
 from gigstack_mcp import clock
 from gigstack_mcp.models.invoices import MEXICO
+from gigstack_mcp.sandbox.examples import item
 from gigstack_mcp.server import build_server
 
 from .conftest import both_eras, call_err, call_ok, make_settings, one_era
@@ -153,8 +154,8 @@ async def test_cancel_invoice_replaced_by_a_new_one(mcp, sandbox):
     assert not sandbox.state.api_requests("DELETE")
     # User: "Sí, cancélala."
     done = await a.ok("cancel_invoice", args | {"confirmation_token": first["confirmation_token"]})
-    assert done["status"] == "done" and done["result"]["status"] == "cancelled"
-    # Assistant: "Cancelada; al ser más de $1,000 el receptor tiene 3 días hábiles para aceptarla."
+    assert done["status"] == "done" and done["result"]["status"] == "cancellation_pending_acceptance"
+    # Assistant: "Solicitada; al ser más de $1,000 el receptor tiene 3 días hábiles para aceptarla."
     assert done["result"]["cancellation_status"] == "pending_acceptance"
     cancelled = stored(sandbox, "invoices", old["uuid"])
     assert cancelled["status"] == "cancelled" and cancelled["motive"] == "01"
@@ -520,6 +521,155 @@ async def test_support_triage_changes_nothing(mcp, sandbox):
     # portal: …. Sugerencia: reenviar el PDF."
     assert writes(sandbox)[len(before) :] == [("POST", "/clients/customerportal")]
     assert [t for t in a.called if not t.startswith(("list_", "get_"))] == ["create_client_portal_token"]
+
+
+# -- issue 14: credit notes, partial payments and the statement ---------------------------------------
+
+XENON = {  # SAT's test RFC (CSD de pruebas): a client with nothing on record yet
+    "name": "Xenon",
+    "legal_name": "XENON INDUSTRIAL ARTICLES",
+    "tax_id": "XIA190128J61",
+    "tax_system": "601",
+    "email": "pagos@xenon.example",
+    "address": {"zip": "76000"},
+}
+
+
+async def _ppd_invoice(mcp: Client, client_id: str) -> dict:
+    """Before the conversation: two months of hosting invoiced on credit (PPD), 1,160.00."""
+    return await call_ok(
+        mcp,
+        "create_income_invoice",
+        {
+            "client": {"id": client_id},
+            "items": [{"id": "service_hosting", "quantity": 2}],
+            "use": "G03",
+            "payment_method": "PPD",
+            "payment_form": "99",
+        },
+    )
+
+
+async def test_credit_note_for_a_ppd_invoice(mcp, sandbox):
+    client = await call_ok(mcp, "create_client", XENON)
+    income = await _ppd_invoice(mcp, client["id"])
+    assert income["total"] == 1160
+    # User: "A Xenon le condonamos 200 más IVA de su factura de hosting, que aún no paga."
+    a = await Assistant.following(mcp, "credit_note", invoice=income["uuid"])
+    got = await a.ok("get_income_invoice", {"uuid": income["uuid"]})
+    assert (got["payment_method"], got["last_balance"]) == ("PPD", 1160)
+    note = {
+        "client": {"id": client["id"]},
+        "items": [
+            {
+                "description": "Bonificación sobre hosting",
+                "quantity": 1,
+                "unit_price": 200,
+                "product_key": "84111506",
+                "unit_key": "ACT",
+                "taxes": [{"type": "IVA", "rate": 0.16}],
+            }
+        ],
+        "use": "G02",
+        "payment_method": "PUE",
+        "related_documents": [{"relationship": "01", "documents": [income["uuid"]]}],
+    }
+    # Copying the original's forma (99, it is PPD) is refused with the egress forms, before anything is sent.
+    refused = await a.refused("create_egress_invoice", note | {"payment_form": "99"})
+    assert "EGRESO-FORMA" in refused and "15 Condonación" in refused and "use PPD" not in refused
+    assert not writes(sandbox)[2:]  # only the setup's client and invoice were written
+    # Unpaid invoice, nothing goes back: 15 Condonación. The preview tells the exact next call.
+    note["payment_form"] = "15"
+    preview = await a.ok("preview_invoice", note | {"invoice_type": "E"})
+    assert preview["total"] == 232 and preview["payment_method"].startswith("PUE")
+    credit = await a.ok("create_egress_invoice", note | {"preview_token": preview["preview_token"]})
+    assert credit["related_documents"] == [{"relationship": "01", "documents": [income["uuid"]]}]
+    doc = stored(sandbox, "invoices", credit["uuid"])
+    assert (doc["invoice_type"], doc["payment_method"], doc["payment_form"]) == ("E", "PUE", "15")
+    assert doc["related_documents"] == [{"relationship": "01", "documents": [income["uuid"]]}]
+    # Assistant: "Nota E-… por 232.00; Xenon ahora debe 928.00."
+    statement = await a.ok("get_client_statement", {"client_id": client["id"]})
+    [row] = statement["open_invoices"]
+    assert (row["uuid"], row["credited"], row["balance"]) == (income["uuid"], 232, 928)
+    assert statement["owed"] == {"MXN": 928} and statement["credited"] == {"MXN": 232}
+
+
+async def test_payment_received_earlier_and_statement(mcp, sandbox):
+    """A payment that arrived on Monday, recorded today, and what the client still owes. (No gigstack
+    reference lets a registered payment name an earlier PPD invoice, so the PPD invoice keeps its
+    balance: the statement shows both; issue 13 records the gap.)"""
+    client = await call_ok(mcp, "create_client", XENON)
+    income = await _ppd_invoice(mcp, client["id"])
+    # User: "Xenon me depositó 580 el lunes por el soporte de este mes. ¿Cuánto me debe ya?"
+    a = await Assistant.following(mcp, "collect_payment", client="Xenon")
+    monday = clock.today_mx() - timedelta(days=3)
+    paid = await a.ok(
+        "register_payment",
+        {
+            "client": {"id": client["id"]},
+            "items": [item(500, description="Soporte")],
+            "payment_form": "03",
+            "paid_on": monday.isoformat(),
+        },
+    )
+    payment = stored(sandbox, "payments", paid["id"])
+    assert payment["status"] == "succeeded"
+    assert datetime.fromtimestamp(payment["succeeded_at"], MEXICO).date() == monday  # the day it arrived
+    [pue] = payment["invoices"]
+    assert stored(sandbox, "invoices", pue)["payment_method"] == "PUE"
+    statement = await a.ok("get_client_statement", {"client_id": client["id"]})
+    [row] = statement["open_invoices"]
+    assert (
+        row["uuid"] == income["uuid"]
+        and row["balance"] == stored(sandbox, "invoices", income["uuid"])["total"]
+    )
+    assert statement["paid"] == {"MXN": 580.0} and statement["owed"] == {"MXN": row["balance"]}
+
+
+async def test_discount_credit_note_on_a_paid_invoice(mcp, sandbox):
+    client = await call_ok(mcp, "create_client", XENON)
+    paid = await call_ok(
+        mcp,
+        "create_income_invoice",
+        {
+            "client": {"id": client["id"]},
+            "items": [{"id": "service_hosting", "quantity": 2}],
+            "use": "G03",
+            "payment_method": "PUE",
+            "payment_form": "03",
+        },
+    )
+    # User: "Le dimos a Xenon 10% de descuento por pronto pago y le regresamos el dinero por transferencia."
+    a = await Assistant.following(mcp, "credit_note", invoice=paid["uuid"])
+    got = await a.ok("get_income_invoice", {"uuid": paid["uuid"]})
+    discount = {
+        "client": {"id": client["id"]},
+        "items": [
+            {
+                "description": "Descuento por pronto pago",
+                "quantity": 1,
+                "unit_price": round(got["subtotal"] * 0.10, 2),
+                "product_key": "84111506",
+                "unit_key": "ACT",
+                "taxes": [{"type": "IVA", "rate": 0.16}],
+            }
+        ],
+        "use": "G02",
+        "payment_method": "PUE",
+        "payment_form": "03",  # the money went back by transfer, as the original was paid
+        "related_documents": [{"relationship": "01", "documents": [paid["uuid"]]}],
+    }
+    preview = await a.ok("preview_invoice", discount | {"invoice_type": "E"})
+    assert preview["total"] == 116
+    credit = await a.ok("create_egress_invoice", discount | {"preview_token": preview["preview_token"]})
+    doc = stored(sandbox, "invoices", credit["uuid"])
+    assert (doc["invoice_type"], doc["total"], doc["payment_form"]) == ("E", 116, "03")
+    assert stored(sandbox, "invoices", paid["uuid"])["status"] == "valid"  # credited, not cancelled
+    # A paid invoice has nothing open: the credit note is listed, applied to no balance.
+    statement = await a.ok("get_client_statement", {"client_id": client["id"]})
+    assert statement["open_invoices"] == [] and statement["owed"] == {}
+    [listed] = statement["credit_notes"]
+    assert (listed["uuid"], listed["credits"], listed["applied"]) == (credit["uuid"], [paid["uuid"]], 0)
 
 
 # -- the README's Prompts section --------------------------------------------------------------------

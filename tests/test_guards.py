@@ -224,7 +224,7 @@ CASES: list[tuple[str, Any, Any]] = [
     ("GENERIC-CP", glob(), glob(receiver=who(PUBLICO, address={"zip": "03100"}))),
     ("GENERIC-CP", glob(), glob(issuer=who(ISSUER, address={}))),  # unknown issuer zip: a warning
     ("GENERIC-USO", glob(), glob(use="G03")),
-    ("GENERIC-USO", egr(receiver=PUBLICO), egr(receiver=PUBLICO, use="S01")),
+    ("GENERIC-USO", egr(receiver=PUBLICO), egr(receiver=PUBLICO, use="G03")),
     ("GENERIC-USO", inv(receiver=EXTRANJERO, use="S01"), inv(receiver=EXTRANJERO, use="G01")),
     (
         "XEXX-RESIDENCIA",
@@ -282,6 +282,9 @@ CASES: list[tuple[str, Any, Any]] = [
     ),
     # E. per comprobante type
     ("EGRESO-USO", egr(), egr(use="G03")),
+    ("EGRESO-METODO", egr(payment_form="15"), egr(payment_method="PPD", payment_form="99")),
+    ("EGRESO-FORMA", egr(payment_form="15"), egr(payment_form="99")),
+    ("TAX-BASE-POSITIVE", inv(item={"discount": 1999.99}), inv(item={"discount": 2000})),
     ("EGRESO-RELACION", egr(), egr(related_documents=None)),
     ("EGRESO-RELACION", egr(), egr(related_documents=[{"relationship": "04", "documents": [UUID_A]}])),
     ("RELACION-CATALOG", egr(), egr(related_documents=[{"relationship": "09", "documents": [UUID_A]}])),
@@ -301,7 +304,7 @@ CASES: list[tuple[str, Any, Any]] = [
     ("NO-NEGATIVES", inv(), inv(item={"unit_price": -1000})),
     ("NO-NEGATIVES", egr(), egr(item={"unit_price": 0})),
     ("NO-NEGATIVES", inv(item={"quantity": 0.5}), inv(item={"quantity": 0})),
-    ("NO-NEGATIVES", inv(item={"discount": 2000}), inv(item={"discount": 2000.01})),
+    ("NO-NEGATIVES", inv(item={"discount": 1999.99}), inv(item={"discount": 2000.01})),
     ("NO-NEGATIVES", rec(), rec(item={"discount": -5})),
     # F. taxes
     ("OBJETOIMP", inv(item={"taxability": "01", "taxes": []}), inv(item={"taxes": []})),
@@ -524,7 +527,9 @@ def test_every_rule_of_the_research_note_is_checked_or_explained():
     ]
     assert set(research) <= set(RULES) | set(NOT_CHECKED)
     assert not set(RULES) & set(NOT_CHECKED)
-    assert set(RULES) - set(research) == {"EGRESO-RELACION"}  # split out of EGRESO-USO (warn, not policy)
+    # EGRESO-RELACION split out of EGRESO-USO (warn, not policy); EGRESO-METODO from Anexo 20 Apéndice 5;
+    # TAX-BASE-POSITIVE is the CFDI40174/40181 half of IMPUESTOS-NONEMPTY.
+    assert set(RULES) - set(research) == {"EGRESO-RELACION", "EGRESO-METODO", "TAX-BASE-POSITIVE"}
 
 
 def test_violation_text_names_rule_field_value_allowed_in_both_languages():
@@ -813,6 +818,8 @@ def items(draw, global_: bool = False) -> dict[str, Any]:
         item |= {"taxability": draw(NO_TAX_OBJECTS), "taxes": []}
     if draw(st.booleans()):
         item["discount"] = math.floor(quantity * price * draw(FRACTIONS) * 100) / 100
+        if item["taxes"] and item["discount"] >= round(quantity * price, 2):
+            del item["discount"]  # a taxed item keeps a positive base (CFDI40174)
     return item
 
 
@@ -824,7 +831,7 @@ GLOBAL_ITEMS = st.lists(items(global_=True), min_size=1, max_size=4)
 def valid_invoices(draw) -> tuple[dict[str, Any], str, dict[str, Any]]:
     kind = draw(st.sampled_from(["I", "E"]))
     receiver = draw(receivers())
-    if draw(st.booleans()):
+    if kind == "E" or draw(st.booleans()):  # a credit note is PUE (Anexo 20 Apéndice 5)
         terms = {"payment_method": "PUE", "payment_form": draw(FORM_NOT_99)}
     else:
         terms = {"payment_method": "PPD", "payment_form": "99"}
@@ -931,7 +938,7 @@ def _perturb(data, b: dict[str, Any], kind: str, receiver: dict[str, Any]) -> st
             return "PPD-FORMA-99"
         case 9:
             b["payment_method"], b["payment_form"] = "PUE", "99"
-            return "PUE-FORMA-NOT-99"
+            return "EGRESO-FORMA" if kind == "E" else "PUE-FORMA-NOT-99"
         case 10:
             b["currency"] = "MXN"
             b["exchange_rate"] = data.draw(st.floats(0.01, 50).filter(lambda x: x != 1))

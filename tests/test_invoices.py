@@ -387,7 +387,7 @@ async def test_cancel_invoice_two_steps(mcp, sandbox):
         "cancel_invoice",
         {"uuid": inv["uuid"], "motive": "02", "confirmation_token": first["confirmation_token"]},
     )
-    assert done["status"] == "done" and done["result"]["status"] == "cancelled"
+    assert done["status"] == "done" and done["result"]["status"] == "cancellation_pending_acceptance"
     assert done["result"]["cancellation_status"] == "pending_acceptance"  # 2,320 > 1,000 to an RFC
     stored = sandbox.state.store.get(TEAM, "invoices", inv["uuid"])
     assert stored["status"] == "cancelled" and stored["motive"] == "02"
@@ -406,7 +406,7 @@ async def test_cancel_with_substitution(mcp, sandbox):
     first = await call_ok(mcp, "cancel_invoice", args)
     assert f"Replaced by UUID {new['uuid']}" in first["preview"]
     done = await call_ok(mcp, "cancel_invoice", {**args, "confirmation_token": first["confirmation_token"]})
-    assert done["result"]["status"] == "cancelled"
+    assert done["result"]["status"] == "cancellation_pending_acceptance"  # over 1,000: receiver decides
     assert sandbox.state.store.get(TEAM, "invoices", old["uuid"])["substitution_uuid"] == new["uuid"]
 
 

@@ -57,6 +57,7 @@ async def script(s: Session) -> None:
     await s.ok("lookup_catalog", {"regimen": "612"})
     await s.ok("list_clients", {"query": "juan"})
     await s.ok("get_client", {"id": "client_juan_perez"})
+    await s.ok("get_client_statement", {"client_id": "client_juan_perez"})
     client = await s.ok("create_client", CLIENT)
     await s.ok("update_client", {"id": client["id"], "phone": "5555555555"})
     await s.ok("validate_client_fiscal_info", {"id": client["id"]})

@@ -201,7 +201,13 @@ def test_read_tools_are_read_only(tool):
 
 
 # Beyond the fifty API operations: offline catalog look-ups and the local invoice preview (issue 5).
-EXTRA_TOOLS = {"lookup_catalog", "preview_invoice", "list_payment_complements", "get_payment_complement"}
+EXTRA_TOOLS = {
+    "lookup_catalog",
+    "preview_invoice",
+    "list_payment_complements",
+    "get_payment_complement",
+    "get_client_statement",
+}
 
 
 def test_exactly_the_fifty_named_tools():

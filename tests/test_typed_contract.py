@@ -21,6 +21,7 @@ UUID = "00000000-0000-4000-8000-000000000000"
 # that does not exist is fine: gigstack's 404 is not an argument error).
 REQUIRED: dict[str, dict[str, Any]] = {
     "get_client": {"id": ACME},
+    "get_client_statement": {"client_id": ACME},
     "update_client": {"id": ACME},
     "delete_client": {"id": ACME},
     "validate_client_fiscal_info": {"id": ACME},

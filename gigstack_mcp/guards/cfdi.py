@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 from .. import clock
 from ..catalogs import load
+from ..sat import global_year_range
 
 __all__ = [
     "NOT_CHECKED",
@@ -72,6 +73,13 @@ COMMON_WITHHOLDING = {
 ACCEPTANCE_THRESHOLD = 1000.0  # RMF 2.7.1.35: no receiver acceptance needed up to $1,000.00 MXN
 _PERSONA = {"fisica": "física", "moral": "moral"}
 MEXICO_TZ = clock.MEXICO
+# c_UsoCFDI for régimen 616 is G02, S01, CP01; CP01 is only for payment complements (Anexo 20, UsoCFDI).
+GENERIC_EGRESS_USOS = ("G02", "S01")
+# Anexo 20 guía de llenado, Apéndice 5 (Emisión de CFDI de Egresos): the form the credit is given with.
+EGRESS_FORMS = (
+    "15 Condonación (the credited invoice is not paid yet: the debt is forgiven), 17 Compensación (offset "
+    "against what the client owes), or how the money goes back: 03 transferencia, 01 efectivo, 02 cheque…"
+)
 INVOICING_AUTOMATIONS = {"pue_invoice", "stamp_invoice", "ppd_invoice_and_complement"}
 _CORPORATE = re.compile(r"\b(SA|SAB|SAPI|SC|AC|SPR|S DE RL|S EN C|SPR DE RL|SAS)( DE (CV|RL|RI|RL DE CV))?$")
 
@@ -678,22 +686,24 @@ def _generic_cp(doc: _Doc) -> Iterator[_F]:
     "GENERIC-USO",
     Severity.BLOCK,
     {"I", "E", "payment"},
-    "Generic RFCs: income ⇒ uso S01, egress ⇒ G02 (CFDI40161 with régimen 616).",
+    "Generic RFCs (régimen 616): income ⇒ uso S01; egress ⇒ G02 or S01, the usos c_UsoCFDI allows for 616 "
+    "(CP01 is for payment complements). CFDI40161.",
 )
 def _generic_uso(doc: _Doc) -> Iterator[_F]:
-    """With a generic RFC the uso must be S01 (income) or G02 (egress)."""
+    """With a generic RFC the uso must be S01 (income), or G02 / S01 (egress: the usos of régimen 616)."""
     field, use = doc.use
     if not doc.generic or use is None:
         return
-    wanted = "G02" if doc.scope == "E" else "S01"
-    if use != wanted:
+    wanted = GENERIC_EGRESS_USOS if doc.scope == "E" else ("S01",)
+    if use not in wanted:
         kind = "egreso" if doc.scope == "E" else "ingreso"
         yield _F(
             field,
             use,
-            wanted,
-            f"Un CFDI de {kind} a {doc.generic} lleva uso {wanted}.",
-            f"An {'egress' if doc.scope == 'E' else 'income'} CFDI to {doc.generic} takes uso {wanted}.",
+            _join(wanted),
+            f"Un CFDI de {kind} a {doc.generic} lleva uso {' o '.join(wanted)}.",
+            f"An {'egress' if doc.scope == 'E' else 'income'} CFDI to {doc.generic} takes uso "
+            f"{' or '.join(wanted)}.",
         )
 
 
@@ -957,8 +967,9 @@ def _global_anio(doc: _Doc) -> Iterator[_F]:
     raw = doc.glob.get("year")
     year = _num(raw)
     this = doc.today.year
-    allowed = f"{max(2019, this - 5)}-{this}"
-    if year is None or year != int(year) or not (max(2019, this - 5) <= year <= this):
+    low, high = global_year_range(doc.today)  # the sandbox applies the same range
+    allowed = f"{low}-{high}"
+    if year is None or year != int(year) or not (low <= year <= high):
         yield _F(
             "global.year",
             raw,
@@ -1107,20 +1118,24 @@ def _metodo_catalog(doc: _Doc) -> Iterator[_F]:
 def _ppd_forma(doc: _Doc) -> Iterator[_F]:
     """With PPD (paid later) the payment form must be 99 "Por definir"."""
     if doc.method == "PPD" and doc.form is not None and doc.form != "99":
+        egress = doc.scope == "E"
         yield _F(
             "payment_form",
             doc.form,
-            "99",
-            "Con método PPD la forma de pago es 99 (Por definir); la forma real va en cada complemento de pago.",
-            "With PPD the payment form is 99 (Por definir); the real form goes on each payment complement.",
+            "99" + (" with PPD; a credit note is PUE with this form" if egress else ""),
+            "Con método PPD la forma de pago es 99 (Por definir); la forma real va en cada complemento de pago."
+            + (" Una nota de crédito es PUE: use payment_method PUE con esta forma." if egress else ""),
+            "With PPD the payment form is 99 (Por definir); the real form goes on each payment complement."
+            + (" A credit note is PUE: use payment_method PUE with this form." if egress else ""),
         )
 
 
 @rule(
     "PUE-FORMA-NOT-99",
     Severity.POLICY,
-    {"I", "E", "payment", "receipt"},
-    "PUE (and paid payments/receipts) ⇒ the real payment form, not 99 (Guía; RMF 2.7.1.39).",
+    {"I", "payment", "receipt"},
+    "PUE income (and paid payments/receipts) ⇒ the real payment form, not 99 (Guía; RMF 2.7.1.39). "
+    "Credit notes: EGRESO-FORMA.",
 )
 def _pue_forma(doc: _Doc) -> Iterator[_F]:
     """A PUE invoice (paid at issue) states how it was paid: 99 "Por definir" is only for PPD."""
@@ -1128,7 +1143,7 @@ def _pue_forma(doc: _Doc) -> Iterator[_F]:
         return
     if doc.scope == "payment" and not (doc.register and doc.automation != "ppd_invoice_and_complement"):
         return
-    if doc.scope in INVOICE and doc.method != "PUE":
+    if doc.scope == "I" and doc.method != "PUE":
         return
     yield _F(
         "payment_form",
@@ -1182,12 +1197,63 @@ def _pago_forma(doc: _Doc) -> Iterator[_F]:
 
 
 @rule(
+    "EGRESO-METODO",
+    Severity.POLICY,
+    {"E"},
+    "A credit note is PUE, whatever the credited invoice's method (Anexo 20 guía de llenado, Apéndice 5).",
+)
+def _egreso_metodo(doc: _Doc) -> Iterator[_F]:
+    """A credit note (egreso) is PUE: it is settled when issued; PPD and its complements are for income."""
+    if doc.method == "PPD":
+        yield _F(
+            "payment_method",
+            "PPD",
+            "PUE",
+            "Una nota de crédito (egreso) se emite con método PUE, aunque la factura que acredita sea PPD; "
+            f"la forma es la del crédito: {EGRESS_FORMS}.",
+            "A credit note (egress) is PUE even when the invoice it credits is PPD; its form is how the "
+            f"credit is given: {EGRESS_FORMS}.",
+        )
+
+
+@rule(
+    "EGRESO-FORMA",
+    Severity.POLICY,
+    {"E"},
+    "A credit note's payment_form is how the credit is given, never 99: 15 Condonación while the invoice is "
+    "unpaid, 17 Compensación, or the refund's form (03, 01…); the original's form when it was a real one "
+    "(Anexo 20 guía de llenado, Apéndice 5). Warns when missing.",
+)
+def _egreso_forma(doc: _Doc) -> Iterator[_F]:
+    """A credit note's payment form is how the credit is given (15 Condonación if the invoice is unpaid, 17 Compensación, 03 for a transfer back…), never 99."""
+    if doc.form == "99":
+        yield _F(
+            "payment_form",
+            "99",
+            EGRESS_FORMS,
+            "Una nota de crédito no lleva forma 99 (ni aunque la factura acreditada sea PPD con 99): "
+            f"indique cómo se otorga el crédito: {EGRESS_FORMS}.",
+            "A credit note never takes form 99 (not even when the credited invoice is PPD with 99): give "
+            f"how the credit is given: {EGRESS_FORMS}.",
+        )
+    elif doc.form is None:
+        yield _F(
+            "payment_form",
+            None,
+            EGRESS_FORMS,
+            "Indique la forma de pago de la nota de crédito (cómo se otorga el crédito).",
+            "Give the credit note's payment form (how the credit is given).",
+            warn=True,
+        )
+
+
+@rule(
     "EGRESO-USO", Severity.WARN, {"E"}, "Credit notes use uso G02 Devoluciones, descuentos o bonificaciones."
 )
 def _egreso_uso(doc: _Doc) -> Iterator[_F]:
     """A credit note normally takes uso G02."""
     field, use = doc.use
-    if use != "G02" and not doc.generic:  # generic RFCs: GENERIC-USO already insists on G02
+    if use != "G02" and (not doc.generic or use in GENERIC_EGRESS_USOS):  # else GENERIC-USO blocks it
         yield _F(
             field,
             use,
@@ -1406,6 +1472,31 @@ def _no_negatives(doc: _Doc) -> Iterator[_F]:
                     "El descuento no puede ser negativo ni mayor que el importe del concepto.",
                     "discount cannot be negative or larger than the item amount.",
                 )
+
+
+@rule(
+    "TAX-BASE-POSITIVE",
+    Severity.BLOCK,
+    AMOUNTS,
+    "An item with taxes keeps a tax base > 0 after its discount: amount − discount > 0 (CFDI40174 traslados, "
+    "CFDI40181 retenciones).",
+)
+def _tax_base_positive(doc: _Doc) -> Iterator[_F]:
+    """An item with taxes needs amount minus discount above 0 (its tax base): a 100% discount leaves none."""
+    for path, item in doc.items():
+        quantity = 1.0 if item.get("quantity") is None else _num(item.get("quantity"))
+        price, discount = _num(item.get("unit_price")), _num(item.get("discount"))
+        if not _list(item.get("taxes")) or None in (quantity, price, discount):
+            continue  # no taxes, a service's price (unknown here), or no discount
+        amount = round(quantity * price, 2)  # type: ignore[operator]
+        if 0 < amount <= discount + 1e-9:  # type: ignore[operator]
+            yield _F(
+                f"{path}.discount",
+                item.get("discount"),
+                f"less than the item amount {amount:.2f}, or an item without taxes",
+                "Con impuestos, la base (importe menos descuento) debe ser mayor que 0 (CFDI40174).",
+                "With taxes, the base (amount minus discount) must be greater than 0 (CFDI40174).",
+            )
 
 
 # F. Taxes -------------------------------------------------------------------------------------------------
@@ -1857,11 +1948,10 @@ NOT_CHECKED: dict[str, str] = {
     "FORMA-MAYOR": "Needs the breakdown of how the sale was paid; the user must pick the form that paid the largest amount.",
     "TP-NO-FORMA": "Only for T/N/P documents; gigstack builds payment complements itself and no tool issues T or N.",
     "TP-NO-METODO": "Only for T/N/P documents (see TP-NO-FORMA).",
-    "EGRESO-FORMA": "Needs the credited invoice's payment form; the tool should copy it from that invoice.",
     "PAGO-P": "gigstack builds the payment complement (type P) itself.",
     "PAGO-FOR-PPD": "Needs the invoice being paid; gigstack only issues complements for PPD invoices.",
     "NOMINA-N": "No tool issues nómina.",
-    "IMPUESTOS-NONEMPTY": "Covered by OBJETOIMP (02 needs at least one tax) and NO-NEGATIVES (base > 0).",
+    "IMPUESTOS-NONEMPTY": "Covered by OBJETOIMP (02 needs at least one tax) and TAX-BASE-POSITIVE (base > 0).",
     "IVA-EXENTO": "Definition; enforced by FACTOR-EXENTO and OBJETOIMP.",
     "TP-NO-IMPUESTOS": "Only for T/P documents (see TP-NO-FORMA).",
     "CANCEL-01-FALLBACK": "Advice: if a motive 01 cancellation fails, SAT allows 02 (also for the substitute).",

@@ -106,7 +106,16 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
     exchange_rate: float | None = Field(None, gt=0)
     global_: GlobalInfo | None = Field(None, alias="global")
     related_documents: list[RelatedDocuments] | None = None
-    automation_type: Literal["none", "payment", "payment_and_complement", "pue_invoice"] | None = None
+    automation_type: (
+        Annotated[
+            Literal["none", "payment", "payment_and_complement", "pue_invoice"],
+            Field(
+                description="none (default); payment/pue_invoice: also record it paid; "
+                "payment_and_complement: also the payment and its complement (PPD)"
+            ),
+        ]
+        | None
+    ) = None
     series: str | None = None
     folio_number: int | None = Field(None, ge=1)
     exports: Literal["01", "02", "03", "04"] | None = Field(None, description="c_Exportacion")
@@ -188,9 +197,26 @@ class InvoiceParty(Out):
     tax_id: str | None = None
 
 
-# gigstack's cancellation_status while the receiver has not answered (SAT: 3 business days to accept);
-# the CFDI is still valid then, whatever `status` says.
-AWAITING_RECEIVER = {"pending", "pending_acceptance", "in_process", "requested"}
+# gigstack's cancellation_status while the SAT waits for the receiver (RMF 2.7.1.35: up to 3 business
+# days; the CFDI stays valid until accepted, and is valid again if refused).
+AWAITING_ACCEPTANCE = frozenset({"pending_acceptance", "pending", "in_process", "requested"})
+AWAITING_RECEIVER = AWAITING_ACCEPTANCE
+CANCELLATION_PENDING = "cancellation_pending_acceptance"
+
+
+class _Status(Out):
+    """Status as the user should hear it: a cancellation the receiver has not accepted yet is not a
+    cancelled invoice (structured `status` says cancellation_pending_acceptance; cancellation_status
+    keeps gigstack's word)."""
+
+    status: str | None = None
+    cancellation_status: str | None = None
+
+    @model_validator(mode="after")
+    def _awaiting_acceptance(self) -> _Status:
+        if self.cancellation_status in AWAITING_ACCEPTANCE:
+            self.status = CANCELLATION_PENDING
+        return self
 
 
 def status_text(status: str | None, cancellation: str | None) -> str:
@@ -214,14 +240,18 @@ def _line(inv: Any) -> str:
     who = quoted(inv.client.legal_name or inv.client.name) if inv.client else "-"
     rfc = shown(inv.client.tax_id) if inv.client else "-"
     due = f" | saldo {inv.last_balance:,.2f}" if inv.last_balance is not None else ""
+    related = "".join(
+        f" | related {shown(r.relationship)}: {', '.join(shown(d) for d in r.documents or [])}"
+        for r in getattr(inv, "related_documents", None) or []
+    )
     return (
         f"{shown(inv.series, '')}-{inv.folio_number} | {shown(inv.uuid)} | {who} ({rfc}) | "
         f"{inv.total or 0:,.2f} {shown(inv.currency)} | {shown(inv.payment_method)} | "
-        f"{status_text(inv.status, inv.cancellation_status)}{due}"
+        f"{status_text(inv.status, inv.cancellation_status)}{due}{related}"
     )
 
 
-class InvoiceRow(Out):
+class InvoiceRow(_Status):
     uuid: str | None = None
     status: str | None = None
     series: str | None = None
@@ -231,7 +261,6 @@ class InvoiceRow(Out):
     currency: str | None = None
     payment_method: str | None = None
     last_balance: float | None = None
-    cancellation_status: str | None = None
     created_at: int | None = None
 
     def summary(self) -> str:
@@ -271,7 +300,7 @@ class ComplementPayment(Out):
     remaining_balance: float | None = None
 
 
-class IssuedInvoice(Out):
+class IssuedInvoice(_Status):
     """An invoice as a model must act on it: every amount, code and state gigstack reports."""
 
     uuid: str | None = None
@@ -488,6 +517,7 @@ class InvoicePreview(Out):
             lines += ["Warnings:", *(f"- {one_line(w)}" for w in self.warnings)]
         create = "create_income_invoice" if self.invoice_type == "I" else "create_egress_invoice"
         lines.append(
-            f"After the user approves: {create} with the same arguments and preview_token={self.preview_token}"
+            f"After the user approves: {create} with the same arguments except invoice_type (the tool says "
+            f"it), plus preview_token={self.preview_token}"
         )
         return "\n".join(lines)

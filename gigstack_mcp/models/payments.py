@@ -3,7 +3,7 @@ reference and the forma de pago are the invoices' own models (one shape everywhe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import EmailStr, Field, field_validator
@@ -24,7 +24,13 @@ Client = InvoiceClient  # {id}, or the client's fiscal data
 PaymentStatus = Literal[
     "pending", "requires_payment_method", "processing", "succeeded", "failed", "cancelled", "refunded"
 ]
-Automation = Literal["pue_invoice", "ppd_invoice_and_complement", "receipt", "none"]
+Automation = Annotated[
+    Literal["pue_invoice", "ppd_invoice_and_complement", "receipt", "none"],
+    Field(
+        description="Once paid: pue_invoice stamps a PUE invoice; ppd_invoice_and_complement a PPD invoice "
+        "and its complement; receipt a self-invoice receipt (no CFDI); none nothing"
+    ),
+]
 
 
 NO_INVOICES_FIELD = (
@@ -73,9 +79,13 @@ class RequestPaymentParams(_NewPayment):
 
 
 class RegisterPaymentParams(_NewPayment):
+    local_fields: ClassVar[tuple[str, ...]] = ("paid_on",)
+
     payment_form: Form
     idempotency_key: IdempotencyKey | None = None
     automation_type: Automation | None = None  # default pue_invoice (the docstring says it)
+    # the complement's FechaPago; gigstack dates a payment on POST /payments/{id}/paid (gigstack-api §2.4)
+    paid_on: date | None = Field(None, description="Day the money arrived (Mexico); default today")
     invoice_config: InvoiceConfig | None = None
     send_email: bool | None = None
 

@@ -11,7 +11,7 @@ from ._text import quoted, shown
 
 ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="c_ClaveProdServ, e.g. 80101500")]
 UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$"), text("c_ClaveUnidad, e.g. E48")]
-Taxability = Annotated[str, Field(pattern=r"^0[1-8]$"), text("c_ObjetoImp, e.g. 02")]
+Taxability = Annotated[str, Field(pattern=r"^0[1-8]$"), text("c_ObjetoImp")]
 Price = Annotated[float, Field(gt=0)]
 ServiceId = Annotated[str, Field(min_length=1)]
 

@@ -116,9 +116,16 @@ def credit_note(
         [
             "Find the income invoice with list_income_invoices/get_income_invoice; confirm it with the user.",
             "Ask whether it is a full or partial credit, the amount and the reason (discount, return, bonus).",
-            "Build create_egress_invoice with the same client, uso G02, the same forma de pago as the original, "
-            "related_documents [{relationship: '01', documents: [<uuid>]}] (03 for returned goods).",
-            "Show the summary and get a yes; create it and share the PDF link.",
+            "Build the credit note: the same client, uso G02 (G02 or S01 for público en general), "
+            "related_documents [{relationship: '01', documents: [<uuid>]}] (03 for returned goods), and "
+            "payment_method PUE always, even when the original is PPD. payment_form is how the credit is "
+            "given, never 99: 15 Condonación if the invoice is still unpaid (its balance goes down), 17 "
+            "Compensación if offset against another debt, or how the money goes back (03 transferencia, 01 "
+            "efectivo); for a paid PUE original, its own forma de pago (Anexo 20, Apéndice 5). Ask if unclear.",
+            "preview_invoice with invoice_type E shows the totals without stamping; show them and get a yes. "
+            "Then create_egress_invoice with the same arguments except invoice_type, plus the preview_token.",
+            "Share the PDF link (get_invoice_files) and, for a PPD original, what the client still owes "
+            "(get_client_statement).",
         ],
     )
 
@@ -138,6 +145,8 @@ def collect_payment(
             "Invoiced in parts (PPD): register_payment with automation_type ppd_invoice_and_complement stamps "
             "the PPD invoice and this payment's complement (REP); list_payment_complements invoice_id=… shows "
             "the complements of a PPD invoice and get_income_invoice its last_balance.",
+            "To say what the client still owes, call get_client_statement (open invoices, credit notes, "
+            "payments, net owed).",
             "If the payment was pending and is now paid, mark_payment_paid with the forma de pago.",
             "Report status, amounts and any invoice or complement created, with links.",
         ],
@@ -173,8 +182,8 @@ def support_triage(
         f"Goal: summarise the account of {client or '(ask which customer)'} for a support agent.",
         [
             "Find the client (list_clients) and read it (get_client, is_valid).",
-            "List recent invoices (list_income_invoices client_id=…), payments (list_payments client_id=…) and "
-            "receipts (list_receipts client_id=…, if the receipts toolset is on).",
+            "What it owes: get_client_statement. Recent invoices (list_income_invoices client_id=…), payments "
+            "(list_payments client_id=…) and receipts (list_receipts client_id=…, if the receipts toolset is on).",
             "Report per item: series-folio, date, total, status, PPD balance, payment status, with PDF links "
             "(get_invoice_files) and a customer portal link (create_client_portal_token) if asked.",
             "Do not change anything; suggest next steps (cancel, credit note, resend) for the agent to decide.",

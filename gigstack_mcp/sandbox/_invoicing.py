@@ -9,10 +9,12 @@ import hashlib
 import hmac
 import secrets
 import uuid as uuidlib
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from .. import catalogs, cfdi_math
 from ..cfdi_math import dec, money
+from ..sat import global_year_range
 from . import clients
 from ._core import Ctx, conflict, invalid, now
 from ._store import Doc, Store, new_id
@@ -21,6 +23,7 @@ COLL = "invoices"
 SERIES_COLL = "series"
 InvoiceType = Literal["I", "E", "P"]
 DEFAULT_SERIES = {"I": "A", "E": "E", "P": "P"}
+MEXICO = timezone(timedelta(hours=-6))  # the issuer's local date decides the year (no DST since 2022)
 _SETTINGS_SERIES = {"I": "income", "E": "credit_note", "P": "complements"}  # team settings.default_series
 
 
@@ -141,6 +144,19 @@ def _check_related(ctx: Ctx, body: dict[str, Any], invoice_type: InvoiceType) ->
     return related
 
 
+def _check_global_year(glob: dict[str, Any] | None) -> None:
+    """CFDI40136, by the same rule as the guard rails (gigstack_mcp.sat)."""
+    if not glob or glob.get("year") is None:
+        return
+    today = datetime.fromtimestamp(now(), MEXICO).date()
+    low, high = global_year_range(today)
+    if not low <= int(glob["year"]) <= high:
+        raise invalid(
+            f"global.year {glob['year']} must be the current year or up to 5 before it ({low}-{high}) "
+            "(SAT CFDI40136)"
+        )
+
+
 def build_invoice(ctx: Ctx, body: dict[str, Any], invoice_type: InvoiceType) -> Doc:
     """Create, stamp and store an invoice (coll "invoices", keyed by uuid). Returns the stored doc
     (status "valid"; `view(..., created=True)` is the create response)."""
@@ -154,6 +170,7 @@ def build_invoice(ctx: Ctx, body: dict[str, Any], invoice_type: InvoiceType) -> 
     if currency not in {"MXN", "XXX"} and not rate:
         raise invalid(f"exchange_rate is required when currency is {currency}")
     method = body.get("payment_method") or "PUE"
+    _check_global_year(body.get("global"))
     series = body.get("series") or _default_series(ctx, invoice_type)
     related = _check_related(ctx, body, invoice_type)
     totals = cfdi_math.totals(items)

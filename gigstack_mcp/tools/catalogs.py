@@ -137,8 +137,8 @@ def _for_regimen(p: LookupCatalogParams) -> tuple[list[dict[str, Any]], str]:
 
 @catalogs.read("Look up SAT codes")
 async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
-    """SAT CFDI codes (uso, regimen, forma de pago, taxes, product/service and unit keys, moneda, pais)
-    by `code` or `query` (ranked), a whole `catalog`, or the usos a `regimen` allows. Don't guess codes."""
+    """SAT codes by `code` or `query` (ranked), a whole `catalog`, or the usos a `regimen` allows
+    (product/unit keys too). Don't guess codes."""
     # in a worker thread: the first look-up reads the large catalogs (~0.5 s), which must not stall
     # every other session on the event loop
     return await anyio.to_thread.run_sync(_lookup, p)

@@ -194,8 +194,8 @@ def _abroad(receiver: dict[str, Any]) -> dict[str, Any]:
 
 @invoices.read("Preview an invoice")
 async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
-    """Check an invoice (SAT rules) and compute its totals without stamping; show them, and after the
-    user's yes create it with the same arguments plus preview_token."""
+    """SAT checks and totals without stamping; after the user's yes call create_income_invoice
+    (create_egress_invoice for E) with the same arguments but invoice_type, plus preview_token."""
     warnings = await _guard_invoice(api, p, p.invoice_type)
     body = p.body()
     receiver = await wiring.receiver(api, body["client"]) or {}
@@ -249,34 +249,33 @@ async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoi
 
 @invoices.read("Find egress invoices")
 async def list_egress_invoices(api: Api, p: ListInvoicesParams) -> InvoicePage:
-    """Find egress invoices (credit notes), newest first."""
+    """Find credit notes (egress), newest first."""
     return await _list(api, "/invoices/egress", p)
 
 
 @invoices.read("Get an egress invoice")
 async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
-    """Get an egress invoice (credit note) by UUID."""
+    """Get a credit note (egress) by UUID."""
     return await api.get(f"/invoices/egress/{p.uuid}", Invoice)
 
 
 @invoices.write("Issue a credit note", guard=_guard_egress)
 async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
-    """Stamp a credit note for an income invoice: related_documents relationship 01 to its UUID, use
-    G02. Confirm the amounts first."""
+    """Stamp a credit note: related_documents 01 to the invoice's UUID, use G02, PUE, forma 15 if it is
+    unpaid, 17 compensación or 03 refund (never 99). Confirm the amounts first."""
     body, key = _body(api, p, "E")
     return await api.post("/invoices/egress", IssuedInvoice, json=body, idempotency_key=key)
 
 
 @invoices.read("List payment complements")
 async def list_payment_complements(api: Api, p: ListComplementsParams) -> ComplementPage:
-    """Payment complements (CFDI type P, REP), newest first; invoice_id = a PPD invoice's UUID gives the
-    payments received on it."""
+    """Payment complements (REP), newest first; invoice_id (a PPD invoice's UUID): its payments."""
     return await api.list("/invoices/payment", ComplementPage, p)
 
 
 @invoices.read("Get a payment complement")
 async def get_payment_complement(api: Api, p: UuidParams) -> PaymentComplement:
-    """Get a payment complement by UUID: the amount, form and date paid, installment and balances."""
+    """Get a payment complement (REP) by UUID: amount, date, balances."""
     return await api.get(f"/invoices/payment/{p.uuid}", PaymentComplement)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+
+from .. import clock
 from ..context import Api
 from ..guards import wiring
 from ..models import quoted, shown
+from ..models.invoices import MEXICO
 from ..models.payments import (
     ListPaymentsParams,
     MarkPaidParams,
@@ -25,11 +29,29 @@ NOT_A_FORM = (
 )
 
 
+def _today() -> date:
+    return clock.today_mx()
+
+
+def _paid_at(paid_on: date | None) -> int | None:
+    """Unix seconds for an earlier day's payment (noon in Mexico: the day is what the complement's
+    FechaPago needs); None for today, which gigstack dates itself."""
+    if paid_on is None or paid_on == _today():
+        return None
+    if paid_on > _today():
+        raise GuardViolation(
+            f"paid_on {paid_on.isoformat()} is in the future: register a payment once the money is in"
+        )
+    return int(datetime.combine(paid_on, time(12), MEXICO).timestamp())
+
+
 async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPaymentParams) -> list[str]:
     body = p.body()
     register = isinstance(p, RegisterPaymentParams)
     if register and p.payment_form == "99":
         raise GuardViolation(NOT_A_FORM)
+    if register:
+        _paid_at(p.paid_on)  # a future day is refused before anything is sent
     receiver = await wiring.receiver(api, {"id": p.client.id} if p.client.id else None)
     return wiring.rules("check_payment", body, receiver, await wiring.issuer(api), register=register)
 
@@ -59,9 +81,23 @@ async def request_payment(api: Api, p: RequestPaymentParams) -> Payment:
 
 @payments.write("Register a payment", guard=_guard_new_payment)
 async def register_payment(api: Api, p: RegisterPaymentParams) -> Payment:
-    """Record money received; stamps its PUE invoice by default. automation_type
-    ppd_invoice_and_complement: a PPD invoice for the items plus the payment complement for this payment."""
-    return await api.post("/payments/register", Payment, json=p.body(), idempotency_key=p.idempotency_key)
+    """Record money received (paid_on: the day it arrived); stamps a PUE invoice by default, or with
+    ppd_invoice_and_complement a PPD invoice and this payment's complement."""
+    body = p.body()
+    paid_at = _paid_at(p.paid_on)
+    if paid_at is None:
+        return await api.post("/payments/register", Payment, json=body, idempotency_key=p.idempotency_key)
+    # An earlier day: gigstack dates a payment when it is marked paid (POST /payments/{id}/paid {date}),
+    # so the payment is opened as a request and marked paid on that day; its automation runs then.
+    form = body.pop("payment_form")
+    body.setdefault("automation_type", "pue_invoice")  # register's default, not request's (none)
+    opened = await api.post("/payments/request", Payment, json=body, idempotency_key=p.idempotency_key)
+    current = await api.get(f"/payments/{opened.id}", Payment)  # a retry replays the request's answer
+    if current.status == "succeeded":  # a retry with the same idempotency_key: already marked paid
+        return current
+    return await api.post(
+        f"/payments/{opened.id}/paid", Payment, json={"payment_form": form, "date": paid_at}
+    )
 
 
 @payments.write("Mark payment paid")
