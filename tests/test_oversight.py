@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mcp import Client, types
+from mcp import Client, StdioServerParameters, stdio_client, types
 
 from gigstack_mcp import audit
 from gigstack_mcp.sandbox.examples import income_invoice, item, new_client
@@ -306,3 +307,34 @@ async def test_confirm_on_a_write_without_a_confirmation_step_refuses(sandbox, t
     async with session(sandbox, policy=str(policy), audit_log="off") as mcp:
         text = await call_err(mcp, "create_client", new_client())
     assert "no confirmation step" in text and not sandbox.state.api_requests("POST")
+
+
+async def test_policy_and_audit_over_stdio(tmp_path):
+    """The real stdio process (embedded sandbox, no key) with a policy and an audit file: a payment over
+    the limit is refused before it is sent, one within it goes through, and the trail verifies."""
+    policy, trail = tmp_path / "policy.toml", tmp_path / "audit.jsonl"
+    policy.write_text("[defaults.money]\nmax_payment_mxn = 1160\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIGSTACK_")}
+    env |= {"GIGSTACK_POLICY": str(policy), "GIGSTACK_AUDIT_LOG": str(trail), "GIGSTACK_TOOL_CACHE": "off"}
+    server = StdioServerParameters(command=sys.executable, args=["-m", "gigstack_mcp"], env=env)
+    with tempfile.TemporaryFile("w+") as errlog:
+        async with Client(stdio_client(server, errlog=errlog)) as mcp:
+            ok = await call_ok(
+                mcp, "request_payment", {"client": {"id": "client_acme"}, "items": [item(1000)]}
+            )
+            over = {"client": {"id": "client_acme"}, "items": [item(1000.01)]}
+            text = await call_err(mcp, "request_payment", over)
+    assert ok["total"] == 1160.0 and "money.max_payment_mxn" in text and "Not sent" in text
+    rows = records(trail)
+    assert [(r["outcome"], r.get("rule")) for r in rows] == [
+        ("done", None),
+        ("refused", "money.max_payment_mxn"),
+    ]
+    assert rows[0]["principal"] == "local" and rows[0]["gigstack"]["id"] == ok["id"]
+    run = subprocess.run(
+        [sys.executable, "-m", "gigstack_mcp", "audit", "verify", str(trail)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and "OK: 2 records" in run.stdout
