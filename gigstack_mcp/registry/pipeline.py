@@ -33,9 +33,10 @@ from .spec import Kind, ToolSpec
 
 
 @contextmanager
-def one_phase() -> Iterator[None]:
-    """One phase of a call: the target is read once and the preview, guard and tool share that read."""
-    token = phase_reads.set({})
+def one_phase(confirms: bool = True) -> Iterator[None]:
+    """One request of a call that confirms: the target is read once and the preview, the guard rails
+    and the tool share that read (other tools read as they go)."""
+    token = phase_reads.set({} if confirms else None)
     try:
         yield
     finally:

@@ -31,9 +31,11 @@ class GigstackTool(Tool):
     """The SDK's Tool, with its argument-validation errors worded like ours (`_validation_text`), and
     one read of the target per phase for the tools that confirm (pipeline.one_phase)."""
 
+    confirms: bool = False
+
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         try:
-            with pipeline.one_phase():
+            with pipeline.one_phase(self.confirms):
                 return await super().run(arguments, context, convert_result=convert_result)
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError):
@@ -131,6 +133,7 @@ def build_tool(spec: ToolSpec) -> Tool:
     tool = GigstackTool.from_function(
         wrapper, name=spec.name, title=spec.title, description=spec.description, annotations=spec.annotations
     )
+    tool.confirms = spec.confirmable
     # Unknown arguments are an error (a typo must not silently drop a field of a tax document).
     strict = type(
         tool.fn_metadata.arg_model.__name__,
