@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
@@ -30,6 +30,9 @@ from .errors import (
 )
 from .render import DestructiveResult, to_call_result
 from .spec import Kind, ToolSpec
+
+if TYPE_CHECKING:
+    from ..oversight import Watch
 
 
 @contextmanager
@@ -70,7 +73,7 @@ def outcome(result: BaseModel) -> Literal["done", "declined", "asked"]:
     return {"declined": "declined", "confirmation_required": "asked"}.get(status, "done")  # type: ignore[return-value]
 
 
-async def act(spec: ToolSpec, api: Api, p: Any, confirmation: Any, decision: Any, watch: Any) -> Any:
+async def act(spec: ToolSpec, api: Api, p: Any, confirmation: Any, decision: ToolRule, watch: Watch) -> Any:
     """Confirm (when the tool or the policy wants a yes), then execute."""
     if spec.kind is Kind.DESTRUCTIVE:
         preview = await spec.preview(api, p)  # type: ignore[misc]
