@@ -90,6 +90,11 @@ def _listed(teams: frozenset[str]) -> str:
 # Set per request by the HTTP transport's auth middleware; unset (None) for stdio and unauthenticated use.
 current_credentials: ContextVar[Credentials | None] = ContextVar("gigstack_credentials", default=None)
 
+# The reads of one phase of a call that confirms (registry/pipeline.py opens it): the target a
+# destructive call previews, guards and acts on is read once to ask and once again before acting.
+# Keyed by (team, path, query); holds the answer or the NotFoundError. Any write empties it.
+phase_reads: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("gigstack_phase_reads", default=None)
+
 
 class AppState:
     """Lives for the server's lifetime. The client and sandbox start lazily on the first tool call, so
@@ -239,8 +244,31 @@ class Api:
 
     async def get(self, path: str, model: type[M], *, query: dict[str, Any] | None = None) -> M:
         path = self._scoped(path)
-        envelope = await (await self.gigstack()).get(path, query=query, team=self.team)
-        return self._data(envelope, model, "GET", path)
+        return self._data(await self._read(path, query), model, "GET", path)
+
+    async def _read(self, path: str, query: dict[str, Any] | None) -> Any:
+        """GET once per phase (`phase_reads`): the preview, the guard and the tool see the same answer."""
+        reads = phase_reads.get()
+        if reads is None:
+            return await (await self.gigstack()).get(path, query=query, team=self.team)
+        from .client import NotFoundError
+
+        key = (self.team, path, repr(sorted((query or {}).items())))
+        if key not in reads:
+            try:
+                reads[key] = await (await self.gigstack()).get(path, query=query, team=self.team)
+            except NotFoundError as exc:
+                reads[key] = exc
+        hit = reads[key]
+        if isinstance(hit, NotFoundError):
+            raise hit
+        return hit
+
+    def _writing(self) -> None:
+        self.wrote = True
+        reads = phase_reads.get()
+        if reads:
+            reads.clear()  # what was read before a write is not the state after it
 
     async def list(self, path: str, model: type[M], params: ToolParams | None = None, **query: Any) -> M:
         """A gigstack list page into a `Page` model (data, has_more, next, total_results)."""
@@ -257,20 +285,20 @@ class Api:
         self, path: str, model: type[M], *, json: Any = None, idempotency_key: str | None = None
     ) -> M:
         client = await self.gigstack()
-        self.wrote = True
+        self._writing()
         path = self._scoped(path)
         env = await client.post(path, json=json, team=self.team, idempotency_key=idempotency_key)
         return self._data(env, model, "POST", path)
 
     async def put(self, path: str, model: type[M], *, json: Any = None) -> M:
         client = await self.gigstack()
-        self.wrote = True
+        self._writing()
         path = self._scoped(path)
         return self._data(await client.put(path, json=json, team=self.team), model, "PUT", path)
 
     async def delete(self, path: str, model: type[M], *, json: Any = None) -> M:
         client = await self.gigstack()
-        self.wrote = True
+        self._writing()
         path = self._scoped(path)
         return self._data(await client.delete(path, json=json, team=self.team), model, "DELETE", path)
 

@@ -20,10 +20,10 @@ from typing import Any, Literal, TextIO
 import anyio
 from mcp import Client
 
-from .registry import all_toolsets
 from .sandbox.examples import new_client
 from .server import build_server
 from .settings import Settings
+from .tools import all_toolsets
 
 MAX_LINES = 14  # of a tool's text answer, per call
 MAX_WIDTH = 300  # characters of one line of it

@@ -57,7 +57,8 @@ def wire(tool: Tool) -> dict[str, Any]:
 
 
 def tool_sizes(toolsets: str = "all") -> list[dict]:
-    from .registry import build_tool, select
+    from .registry import build_tool
+    from .tools import select
 
     rows = []
     for spec in select(toolsets):
@@ -95,7 +96,8 @@ def print_tools(toolsets: str = "all", as_json: bool = False, before: str | None
 
 def markdown() -> str:
     """The README's tool table: every toolset (marked when on by default) and its tools."""
-    from .registry import DEFAULT_TOOLSETS, all_toolsets
+    from .registry import DEFAULT_TOOLSETS
+    from .tools import all_toolsets
 
     out = []
     for ts in all_toolsets().values():
@@ -173,7 +175,7 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
 
 
 def _write_cache(path: Path, specs: list[ToolSpec], tools: list[Tool]) -> None:
-    from .registry import all_toolsets
+    from .tools import all_toolsets
 
     deps = _deps()
     if not _fresh(deps):
@@ -248,7 +250,7 @@ def _lazy_tool_class() -> Any:
 
             def real(self) -> Tool:
                 if self._real is None:
-                    from .registry import all_toolsets
+                    from .tools import all_toolsets
 
                     spec = next(
                         (s for t in all_toolsets().values() for s in t.specs if s.name == self.name), None
@@ -283,7 +285,7 @@ def load_tools(settings: Settings) -> list[Tool]:
         if data is not None:
             rows = [_Row(e) for e in data["tools"]]
             return [_cached_tool(r) for r in choose(rows, data["toolsets"], *how)]
-    from .registry import select
+    from .tools import select
 
     chosen = select(*how)  # raises ConfigError before anything is built
     tools = [built(s) for s in chosen]

@@ -166,7 +166,8 @@ def _record_tool_names(client: Client) -> set[str]:
 
 @cache
 def _destructive_tools() -> frozenset[str]:
-    from gigstack_mcp.registry import Kind, select
+    from gigstack_mcp.registry import Kind
+    from gigstack_mcp.tools import select
 
     return frozenset(s.name for s in select("all") if s.kind is Kind.DESTRUCTIVE)
 

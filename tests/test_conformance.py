@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from gigstack_mcp.http import BackgroundServer, TokenMap, build_http_app
-from gigstack_mcp.registry import select
 from gigstack_mcp.sandbox.server import SandboxServer
+from gigstack_mcp.tools import select
 
 from .conftest import API_KEY, make_settings, slow
 

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from gigstack_mcp.registry import select
 from gigstack_mcp.sandbox import _contract
 from gigstack_mcp.sandbox.app import resources
 from gigstack_mcp.sandbox.server import SandboxServer
+from gigstack_mcp.tools import select
 
 from .conftest import API_KEY, call_ok
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gigstack_mcp.demo import STEPS, Skip, Step, list_tools, run_demo
-from gigstack_mcp.registry import select
+from gigstack_mcp.tools import select
 
 
 def test_demo_runs_every_step(capsys):

@@ -38,10 +38,11 @@ from hypothesis_jsonschema import from_schema
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
-from gigstack_mcp.registry import Kind, ToolSpec, select
+from gigstack_mcp.registry import Kind, ToolSpec
 from gigstack_mcp.sandbox.examples import income_invoice, item
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
+from gigstack_mcp.tools import select
 
 from .conftest import API_KEY, SLOW_TOO, make_settings
 

@@ -19,9 +19,10 @@ import pytest
 from mcp import Client, types
 
 from gigstack_mcp.client import APITimeoutError, GigstackClient, InternalServerError, ResponseRefused
-from gigstack_mcp.registry import CHECK_WITH, Kind, select
+from gigstack_mcp.registry import CHECK_WITH, Kind
 from gigstack_mcp.sandbox.examples import income_invoice, item, new_client
 from gigstack_mcp.server import build_server
+from gigstack_mcp.tools import select
 
 from .conftest import API_KEY, call_err, call_ok, make_settings
 

@@ -17,16 +17,10 @@ from mcp import Client
 
 from gigstack_mcp import toolinfo
 from gigstack_mcp.cli import build_parser, main, settings_from
-from gigstack_mcp.registry import (
-    CONFIRMABLE_WRITES,
-    DEFAULT_TOOLSETS,
-    ConfigError,
-    Kind,
-    all_toolsets,
-    select,
-)
+from gigstack_mcp.registry import CONFIRMABLE_WRITES, DEFAULT_TOOLSETS, ConfigError, Kind
 from gigstack_mcp.server import build_server
 from gigstack_mcp.settings import Settings
+from gigstack_mcp.tools import all_toolsets, select
 
 from .conftest import API_KEY, call_ok
 
@@ -350,7 +344,7 @@ def test_startup_cache_is_not_used_when_a_source_changed(tmp_path, monkeypatch):
     build_server(Settings(sandbox=True))
     (path,) = tmp_path.glob("tools-*.json")
     data = json.loads(path.read_text())
-    assert "tools/clients.py" in data["deps"] and "registry.py" in data["deps"]
+    assert "tools/clients.py" in data["deps"] and "registry/sdk.py" in data["deps"]
     data["deps"]["tools/clients.py"][1] += 1  # as if the file had been edited since
     data["tools"][0]["wire"]["description"] = "STALE"
     path.write_text(json.dumps(data))

@@ -26,8 +26,8 @@ from heapq import nlargest
 from importlib.resources import files
 from typing import Any, NamedTuple
 
-from . import _TABLES, CATALOGS, LARGE, row_at, rows, table
-from . import code_keys as catalog_code_keys
+from ._tables import _TABLES, CATALOGS, LARGE, row_at, rows, table
+from ._tables import code_keys as catalog_code_keys
 
 # Field weights: a curated common name, the SAT name, the SAT's longer description (c_ClaveUnidad).
 ALIAS, NAME, DETAIL = 1.2, 1.0, 0.5

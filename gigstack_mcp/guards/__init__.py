@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .confirm import Confirm, ConfirmationError, TokenBypass, check_token, issue_token
+from .refusal import GuardViolation, Refused
 
 # The SAT rules (guards/cfdi.py) load lazily, so `python -m gigstack_mcp.guards.cfdi` runs cleanly.
 _CFDI = (
@@ -21,7 +22,16 @@ _CFDI = (
     "check_receipt_stamp",
 )
 
-__all__ = ["Confirm", "ConfirmationError", "TokenBypass", "check_token", "issue_token", *_CFDI]
+__all__ = [
+    "Confirm",
+    "ConfirmationError",
+    "GuardViolation",
+    "Refused",
+    "TokenBypass",
+    "check_token",
+    "issue_token",
+    *_CFDI,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..registry import GuardViolation
+from .refusal import GuardViolation
 
 if TYPE_CHECKING:
     from ..context import Api
@@ -18,15 +19,18 @@ FISCAL_TTL = 60.0  # seconds: long enough for one conversation turn, short enoug
 _MAX_ENTRIES = 2048
 
 
-def rules(check: str, *args: Any, **kwargs: Any) -> list[str]:
-    """Run `guards.cfdi.<check>` (loaded on first use): broken rules stop the call with the rule IDs,
-    fields, values and what is allowed; warnings go back to be shown with the result."""
+def rules(check: Callable[..., Iterable[Any]] | str, *args: Any, **kwargs: Any) -> list[str]:
+    """Run a rule check of guards/cfdi.py: broken rules stop the call with a GuardViolation that
+    carries each rule ID, field, value and what is allowed; warnings go back to be shown with the
+    result. `check` is the function itself (a name of guards/cfdi.py, loaded on first use, is still
+    taken while tools/*.py move to passing the function)."""
     from . import cfdi
 
+    fn = getattr(cfdi, check) if isinstance(check, str) else check
     try:
-        return [str(w) for w in getattr(cfdi, check)(*args, **kwargs)]
+        return [str(w) for w in fn(*args, **kwargs)]
     except cfdi.RuleViolation as exc:
-        raise GuardViolation(str(exc)) from None
+        raise GuardViolation.from_rules(exc) from None
 
 
 async def _cached(api: Api, key: str, path: str, *, missing_ok: bool) -> dict[str, Any] | None:
