@@ -100,7 +100,7 @@ class AppState:
     """Lives for the server's lifetime. The client and sandbox start lazily on the first tool call, so
     `tools/list` answers as fast as a bare SDK server."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, oversight: Any) -> None:
         self.settings = settings
         # Fiscal data the guard rails need, briefly cached (guards/wiring.py).
         self.fiscal_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
@@ -113,9 +113,9 @@ class AppState:
         )
         self.confirm_secret = secret.encode()
         self.spent = spent_store(settings)  # spent confirmations: this process, or Redis for replicas
-        from .oversight import Oversight
-
-        self.oversight = Oversight(settings)
+        # oversight.Oversight: spend policy and audit trail, made by server.py (oversight imports this
+        # module, so this one names it only in words)
+        self.oversight = oversight
 
     async def client(self, creds: Credentials | None = None) -> GigstackClient:
         """The server's own client, or (HTTP) one pooled client per distinct caller API key."""

@@ -55,7 +55,9 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
-        state = AppState(settings)
+        from .oversight import Oversight
+
+        state = AppState(settings, Oversight(settings))
         try:
             yield state
         finally:
