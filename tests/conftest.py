@@ -22,12 +22,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 
 import anyio
+import httpx
 import pytest
 from mcp import Client
 
@@ -257,3 +259,37 @@ def redis_url() -> Iterator[str]:
     """One redis-server for the whole run (tests use random nonces, so they never collide)."""
     with redis_server() as url:
         yield url
+
+
+@contextmanager
+def http_replica(sandbox: SandboxServer, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`gigstack-mcp --transport http --stateless` as its own OS process, as a replica runs, against
+    `sandbox`, with these GIGSTACK_* settings added; yields its base URL and the process (killed after)."""
+    port = free_port()
+    full = {
+        **os.environ,
+        "GIGSTACK_API_URL": sandbox.url,
+        "GIGSTACK_API_KEY": API_KEY,
+        "GIGSTACK_TOOLSETS": "all",
+        **env,
+    }
+    args = ["--transport", "http", "--port", str(port), "--stateless"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gigstack_mcp", *args], env=full, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the server process did not start"
+            time.sleep(0.05)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)

@@ -6,12 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -37,7 +33,7 @@ from gigstack_mcp.http import (
 )
 from gigstack_mcp.sandbox.server import SandboxServer
 
-from .conftest import API_KEY, call_err, call_ok, make_settings, until
+from .conftest import API_KEY, call_err, call_ok, http_replica, make_settings, until
 
 pytestmark = pytest.mark.anyio
 
@@ -456,41 +452,14 @@ def test_redact_filter_covers_args_fields_and_tracebacks():
 
 @contextmanager
 def server_process(sandbox: SandboxServer, secret: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`gigstack-mcp --transport http --stateless` as its own OS process, as a replica runs."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "GIGSTACK_API_URL": sandbox.url,
-        "GIGSTACK_API_KEY": API_KEY,
-        "GIGSTACK_CONFIRM_SECRET": secret,
-        "GIGSTACK_MCP_AUTH_TOKENS": TOKEN_SERVER,
-        "GIGSTACK_MCP_SHUTDOWN_TIMEOUT": "10",
-        "GIGSTACK_TOOLSETS": "all",
-    }
-    args = ["--transport", "http", "--port", str(port), "--stateless"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gigstack_mcp", *args], env=env, stderr=subprocess.PIPE, text=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "the server process did not start"
-            time.sleep(0.05)
-        yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
+    """A replica process sharing `secret`, with the server's own token."""
+    with http_replica(
+        sandbox,
+        GIGSTACK_CONFIRM_SECRET=secret,
+        GIGSTACK_MCP_AUTH_TOKENS=TOKEN_SERVER,
+        GIGSTACK_MCP_SHUTDOWN_TIMEOUT="10",
+    ) as running:
+        yield running
 
 
 async def test_two_server_processes_share_confirmations(sandbox, mode):

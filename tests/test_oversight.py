@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters, stdio_client, types
 
@@ -25,7 +24,7 @@ from gigstack_mcp.sandbox.examples import income_invoice, item, new_client
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 
-from .conftest import API_KEY, call_err, call_ok, make_settings
+from .conftest import API_KEY, call_err, call_ok, http_replica, make_settings
 from .test_http import TOKEN_SERVER, connect
 
 pytestmark = pytest.mark.anyio
@@ -130,40 +129,11 @@ async def test_counter_store_down_fails_closed_for_writes_and_open_for_reads(san
 
 @contextmanager
 def replica(sandbox: SandboxServer, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`gigstack-mcp --transport http --stateless` as its own OS process, with these GIGSTACK_* settings."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    full = {
-        **os.environ,
-        "GIGSTACK_API_URL": sandbox.url,
-        "GIGSTACK_API_KEY": API_KEY,
-        "GIGSTACK_CONFIRM_SECRET": "replicas-secret",
-        "GIGSTACK_MCP_AUTH_TOKENS": TOKEN_SERVER,
-        "GIGSTACK_TOOLSETS": "all",
-        **env,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gigstack_mcp", "--transport", "http", "--port", str(port), "--stateless"],
-        env=full,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "the replica did not start"
-            time.sleep(0.05)
-        yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(10)
+    """A replica process with the server's own token and these settings."""
+    with http_replica(
+        sandbox, GIGSTACK_CONFIRM_SECRET="replicas-secret", GIGSTACK_MCP_AUTH_TOKENS=TOKEN_SERVER, **env
+    ) as running:
+        yield running
 
 
 async def test_caps_are_shared_by_two_replicas_through_redis(sandbox, redis_url, tmp_path):

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 
 import anyio
-import httpx
 import httpx2
 import pytest
 from mcp import Client, MCPError
@@ -25,7 +24,7 @@ from gigstack_mcp.http import BackgroundServer, TokenMap, build_http_app
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 
-from .conftest import API_KEY, call_err, call_ok, free_port, make_settings, redis_server
+from .conftest import API_KEY, call_err, call_ok, http_replica, make_settings, redis_server
 
 pytestmark = pytest.mark.anyio
 
@@ -338,33 +337,15 @@ async def test_a_token_never_passes_for_another_caller(sandbox, mode):
 
 @contextmanager
 def replica(sandbox: SandboxServer, redis_url: str) -> Iterator[str]:
-    """`gigstack-mcp --transport http --stateless --redis-url ...` as its own OS process."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GIGSTACK_API_URL": sandbox.url,
-        "GIGSTACK_API_KEY": API_KEY,
-        "GIGSTACK_CONFIRM_SECRET": "replica-secret-7",
-        "GIGSTACK_MCP_AUTH_TOKENS": f"{TOKEN_1},{TOKEN_2}",
-        "GIGSTACK_TOOLSETS": "all",
-    }
-    args = ["--transport", "http", "--port", str(port), "--stateless", "--redis-url", redis_url]
-    proc = subprocess.Popen([sys.executable, "-m", "gigstack_mcp", *args], env=env, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "the replica did not start"
-            time.sleep(0.05)
+    """A replica process sharing the secret and the Redis of spent confirmations."""
+    tokens = f"{TOKEN_1},{TOKEN_2}"
+    with http_replica(
+        sandbox,
+        GIGSTACK_CONFIRM_SECRET="replica-secret-7",
+        GIGSTACK_MCP_AUTH_TOKENS=tokens,
+        GIGSTACK_MCP_REDIS_URL=redis_url,
+    ) as (base, _):
         yield base
-    finally:
-        proc.kill()
-        proc.wait(10)
 
 
 @pytest.fixture
