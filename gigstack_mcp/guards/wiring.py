@@ -19,16 +19,14 @@ FISCAL_TTL = 60.0  # seconds: long enough for one conversation turn, short enoug
 _MAX_ENTRIES = 2048
 
 
-def rules(check: Callable[..., Iterable[Any]] | str, *args: Any, **kwargs: Any) -> list[str]:
-    """Run a rule check of guards/cfdi.py: broken rules stop the call with a GuardViolation that
-    carries each rule ID, field, value and what is allowed; warnings go back to be shown with the
-    result. `check` is the function itself (a name of guards/cfdi.py, loaded on first use, is still
-    taken while tools/*.py move to passing the function)."""
+def rules(check: Callable[..., Iterable[Any]], *args: Any, **kwargs: Any) -> list[str]:
+    """Run a rule check of guards/cfdi.py (the function itself): broken rules stop the call with a
+    GuardViolation that carries each rule ID, field, value and what is allowed; warnings go back to
+    be shown with the result."""
     from . import cfdi
 
-    fn = getattr(cfdi, check) if isinstance(check, str) else check
     try:
-        return [str(w) for w in fn(*args, **kwargs)]
+        return [str(w) for w in check(*args, **kwargs)]
     except cfdi.RuleViolation as exc:
         raise GuardViolation.from_rules(exc) from None
 

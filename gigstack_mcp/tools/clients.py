@@ -54,13 +54,17 @@ async def get_client(api: Api, p: ClientIdParams) -> Client:
 
 
 async def _guard_create(api: Api, p: CreateClientParams) -> list[str]:
-    return wiring.rules("check_client", p.body())
+    from ..guards.cfdi import check_client  # loaded on the first check, not at start-up
+
+    return wiring.rules(check_client, p.body())
 
 
 async def _guard_update(api: Api, p: UpdateClientParams) -> list[str]:
     current = await wiring.receiver(api, {"id": p.id})
     wiring.forget(api, p.id)  # the tool is about to change it
-    return wiring.rules("check_client", p.body(), current)
+    from ..guards.cfdi import check_client  # loaded on the first check, not at start-up
+
+    return wiring.rules(check_client, p.body(), current)
 
 
 @clients.write("Create a client", guard=_guard_create)
@@ -98,7 +102,9 @@ async def _guard_validate(api: Api, p: ClientIdParams) -> list[str]:
     two never disagree about one RFC; gigstack's own verdict comes in the result."""
     stored = await wiring.receiver(api, {"id": p.id})
     try:
-        return wiring.rules("check_client", {}, stored)
+        from ..guards.cfdi import check_client  # loaded on the first check, not at start-up
+
+        return wiring.rules(check_client, {}, stored)
     except GuardViolation as exc:  # broken rules are what validating is for: report, do not refuse
         return [str(exc)]
 

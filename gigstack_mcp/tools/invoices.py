@@ -83,7 +83,9 @@ async def _guard_invoice(api: Api, p: InvoiceFields, invoice_type: str) -> list[
         _check_preview(api, p, invoice_type)
     body = p.body()
     receiver = await wiring.receiver(api, body.get("client"))
-    warnings = wiring.rules("check_invoice", body, invoice_type, receiver, await wiring.issuer(api))
+    from ..guards.cfdi import check_invoice  # loaded on the first check, not at start-up
+
+    warnings = wiring.rules(check_invoice, body, invoice_type, receiver, await wiring.issuer(api))
     if invoice_type == "I" and body.get("global"):
         warnings += await _receipts_left_pending(api, body)
     return warnings
@@ -346,7 +348,9 @@ async def _guard_cancel(api: Api, p: CancelInvoiceParams) -> list[str]:
         invoice = (await _find(api, p.uuid)).model_dump(exclude_none=True)
     except NotFoundError:
         invoice = None  # the preview reports the 404 itself
-    return wiring.rules("check_cancel", p.motive, p.substitution_uuid, invoice)
+    from ..guards.cfdi import check_cancel  # loaded on the first check, not at start-up
+
+    return wiring.rules(check_cancel, p.motive, p.substitution_uuid, invoice)
 
 
 @invoices.destructive("Cancel an invoice", preview=_preview_cancel, guard=_guard_cancel)

@@ -53,7 +53,9 @@ async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPayment
     if register:
         _paid_at(p.paid_on)  # a future day is refused before anything is sent
     receiver = await wiring.receiver(api, {"id": p.client.id} if p.client.id else None)
-    return wiring.rules("check_payment", body, receiver, await wiring.issuer(api), register=register)
+    from ..guards.cfdi import check_payment  # loaded on the first check, not at start-up
+
+    return wiring.rules(check_payment, body, receiver, await wiring.issuer(api), register=register)
 
 
 def _money(amount: float | None, currency: str | None) -> str:
