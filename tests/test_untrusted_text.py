@@ -79,6 +79,14 @@ async def test_a_hostile_name_is_quoted_in_get_and_its_fields(mcp, sandbox):
     assert result.structured_content["name"] == EVIL_NAME
 
 
+async def test_a_hostile_name_is_quoted_in_the_client_statement(mcp, sandbox):
+    cid = await _evil_client(mcp)
+    result = await mcp.call_tool("get_client_statement", {"client_id": cid})
+    text = result.content[0].text
+    assert_inert(text)
+    assert text.splitlines()[0].startswith(f"Statement of {ESCAPED_NAME} (RFC ")
+
+
 async def test_a_hostile_name_is_quoted_in_the_preview_and_the_elicitation(sandbox):
     seen: list[str] = []
 

@@ -9,6 +9,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ._base import Out, ToolParams
+from ._text import quoted, shown
 from .invoices import MEXICO, InvoiceParty
 
 
@@ -23,43 +24,53 @@ def _day(ts: int | None) -> str:
 
 
 def _money(amount: float | None, currency: str | None) -> str:
-    return f"{amount or 0:,.2f} {currency or 'MXN'}"
+    return f"{amount or 0:,.2f} {shown(currency or 'MXN')}"
 
 
-class OpenInvoice(Out):
+def _by_currency(totals: dict[str, float]) -> str:
+    return ", ".join(_money(v, k) for k, v in totals.items()) or "0.00"
+
+
+def _uuids(values: list[str]) -> str:
+    return ", ".join(shown(v) for v in values) or "-"
+
+
+class _Cfdi(Out):
+    """What a statement line says of an invoice or credit note (values from gigstack: shown escaped)."""
+
     uuid: str
     series: str | None = None
     folio_number: int | None = None
     created_at: int | None = None
     currency: str | None = None
     total: float
+
+    def _head(self) -> str:
+        return (
+            f"{shown(self.series, '')}-{self.folio_number} | {shown(self.uuid)} | {_day(self.created_at)} | "
+            f"{_money(self.total, self.currency)}"
+        )
+
+
+class OpenInvoice(_Cfdi):
     paid: float = Field(description="Covered by payment complements")
     credited: float = Field(description="Credit notes applied to it")
     balance: float = Field(description="Still owed")
 
     def summary(self) -> str:
         return (
-            f"{self.series}-{self.folio_number} | {self.uuid} | {_day(self.created_at)} | total "
-            f"{_money(self.total, self.currency)} | paid {self.paid:,.2f} | credited {self.credited:,.2f} | "
+            f"{self._head()} | paid {self.paid:,.2f} | credited {self.credited:,.2f} | "
             f"owes {_money(self.balance, self.currency)}"
         )
 
 
-class StatementCredit(Out):
-    uuid: str
-    series: str | None = None
-    folio_number: int | None = None
-    created_at: int | None = None
-    currency: str | None = None
-    total: float
+class StatementCredit(_Cfdi):
     credits: list[str] = Field(default_factory=list, description="UUIDs of the invoices it credits")
     applied: float = Field(description="Part that lowered an open balance")
 
     def summary(self) -> str:
         return (
-            f"{self.series}-{self.folio_number} | {self.uuid} | {_day(self.created_at)} | "
-            f"{_money(self.total, self.currency)} | credits {', '.join(self.credits) or '-'} | "
-            f"applied to open balances {self.applied:,.2f}"
+            f"{self._head()} | credits {_uuids(self.credits)} | applied to open balances {self.applied:,.2f}"
         )
 
 
@@ -73,8 +84,8 @@ class StatementPayment(Out):
 
     def summary(self) -> str:
         return (
-            f"{self.id} | {_day(self.paid_at)} | {_money(self.total, self.currency)} | forma "
-            f"{self.payment_form or '-'} | invoices {', '.join(self.invoices) or '-'}"
+            f"{shown(self.id)} | {_day(self.paid_at)} | {_money(self.total, self.currency)} | forma "
+            f"{shown(self.payment_form)} | invoices {_uuids(self.invoices)}"
         )
 
 
@@ -90,16 +101,11 @@ class ClientStatement(Out):
     note: str | None = Field(None, description="Set when a list was cut or a scan bound was hit")
 
     def as_text(self) -> str:
-        who = self.client.legal_name or self.client.name or self.client.id
-        owed = ", ".join(_money(v, k) for k, v in self.owed.items()) or "0.00"
+        who = quoted(self.client.legal_name or self.client.name or self.client.id)
         lines = [
-            f"Statement of {who} (RFC {self.client.tax_id or '-'}): owes {owed}",
-            "Invoiced "
-            + (", ".join(_money(v, k) for k, v in self.invoiced.items()) or "0.00")
-            + " | paid "
-            + (", ".join(_money(v, k) for k, v in self.paid.items()) or "0.00")
-            + " | credited "
-            + (", ".join(_money(v, k) for k, v in self.credited.items()) or "0.00"),
+            f"Statement of {who} (RFC {shown(self.client.tax_id)}): owes {_by_currency(self.owed)}",
+            f"Invoiced {_by_currency(self.invoiced)} | paid {_by_currency(self.paid)} | credited "
+            f"{_by_currency(self.credited)}",
             f"Open invoices ({len(self.open_invoices)}, oldest first):",
             *(f"- {i.summary()}" for i in self.open_invoices),
             f"Credit notes ({len(self.credit_notes)}, newest first):",
