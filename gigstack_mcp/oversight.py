@@ -8,6 +8,7 @@ same math `preview_invoice` shows (cfdi_math), converted to MXN with the call's 
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -69,7 +70,9 @@ class Oversight:
         self.counters = counters
         target = (settings.audit_log or "stderr").strip()
         key = settings.audit_key.get_secret_value().encode() if settings.audit_key else b""
-        self.audit_key = key or b"gigstack-mcp audit"  # the redaction hash needs a key even unsigned
+        # The redaction hashes need a key: a known one would let anyone hash a list of RFCs or emails and
+        # match them. Without GIGSTACK_AUDIT_KEY, one per process (hashes then match within a process only).
+        self.audit_key = key or secrets.token_bytes(32)
         self.audit = (
             None
             if target == "off"
@@ -204,6 +207,7 @@ class Watch:
     confirmable: bool = False  # the tool has the confirmation step (destructive, or a money write)
     principal: str = field(default_factory=_principal)
     facts: pol.CallFacts | None = None
+    rules: pol.Rules | None = None
     charges: list[pol.Charge] = field(default_factory=list)
 
     @property
@@ -233,7 +237,7 @@ class Watch:
     async def decide(self) -> pol.ToolRule:
         """The policy's answer for this call, without counting it: ALLOW or CONFIRM, or PolicyRefusal
         (recorded). Used before asking a person, so nobody is asked for what the policy refuses."""
-        rules = self.oversight.rules(self.principal)
+        self.rules = rules = self.oversight.rules(self.principal)
         self.facts = await self._facts(rules)
         try:
             decision = pol.decide(rules, self.facts)
@@ -254,10 +258,10 @@ class Watch:
     async def begin(self) -> pol.ToolRule:
         """`decide`, then reserve the caps. Raises PolicyRefusal (recorded): nothing is sent."""
         decision = await self.decide()
-        assert self.facts is not None
+        assert self.facts is not None and self.rules is not None
         o = self.oversight
-        try:
-            self.charges = pol.charges(o.rules(self.principal), self.facts, o.clock())
+        try:  # the caps of the same policy that decided (a reload in between changes neither)
+            self.charges = pol.charges(self.rules, self.facts, o.clock())
             try:
                 over = await o.counters.reserve(self.charges)
             except pol.CountersDown as exc:
