@@ -626,6 +626,39 @@ async def test_payment_received_earlier_and_statement(mcp, sandbox):
     assert statement["paid"] == {"MXN": 580.0} and statement["owed"] == {"MXN": row["balance"]}
 
 
+async def test_partial_payment_on_an_existing_ppd_invoice(mcp, sandbox):
+    """Half of a PPD invoice paid. gigstack's API documents no call that attaches a payment to an invoice
+    already stamped PPD, so the prompt records the money without a second invoice for the same income
+    (automation none) and the statement nets it; the user is told the complement is issued in gigstack."""
+    client = await call_ok(mcp, "create_client", XENON)
+    income = await _ppd_invoice(mcp, client["id"])
+    invoices_before = sandbox.state.store.count(TEAM, "invoices")
+    # User: "Xenon abonó 580 a su factura de hosting por transferencia. ¿Cuánto me debe?"
+    a = await Assistant.following(mcp, "collect_payment", client="Xenon")
+    assert "automation_type none" in a.script and "REP" in a.script
+    before = await a.ok("get_client_statement", {"client_id": client["id"]})
+    assert [r["uuid"] for r in before["open_invoices"]] == [income["uuid"]]
+    paid = await a.ok(
+        "register_payment",
+        {
+            "client": {"id": client["id"]},
+            "items": [item(500, description="Abono a factura de hosting")],
+            "payment_form": "03",
+            "automation_type": "none",
+        },
+    )
+    payment = stored(sandbox, "payments", paid["id"])
+    assert (payment["status"], payment["invoices"], payment["total"]) == ("succeeded", [], 580.0)
+    assert sandbox.state.store.count(TEAM, "invoices") == invoices_before  # no second CFDI for it
+    statement = await a.ok("get_client_statement", {"client_id": client["id"]})
+    [row] = statement["open_invoices"]
+    assert (row["uuid"], row["balance"]) == (income["uuid"], 1160)  # gigstack's balance: no REP yet
+    assert statement["unapplied"] == {"MXN": 580.0} and statement["open_balances"] == {"MXN": 1160.0}
+    assert statement["owed"] == {"MXN": 580.0}
+    text = (await mcp.call_tool("get_client_statement", {"client_id": client["id"]})).content[0].text
+    assert "owes 580.00 MXN" in text and "not applied to any invoice" in text
+
+
 async def test_discount_credit_note_on_a_paid_invoice(mcp, sandbox):
     client = await call_ok(mcp, "create_client", XENON)
     paid = await call_ok(

@@ -64,7 +64,10 @@ async def test_statement_pages_through_everything_and_bounds_what_it_shows(mcp, 
         if d["invoice_type"] == "I" and d["payment_method"] == "PPD" and d["status"] == "valid"
     ]
     assert ours <= {d["uuid"] for d in stored}
-    assert statement["owed"]["MXN"] == round(sum(d["last_balance"] for d in stored), 2)
+    assert statement["open_balances"]["MXN"] == round(sum(d["last_balance"] for d in stored), 2)
+    # Owed nets the payments no CFDI accounts for (the seed's collected payments ran no automation).
+    unapplied = statement["unapplied"]["MXN"]
+    assert statement["owed"]["MXN"] == round(statement["open_balances"]["MXN"] - unapplied, 2)
     # A scan bound is said, never silently applied.
     monkeypatch.setattr(clients_tools, "STATEMENT_SCAN", 120)
     cut = await call_ok(mcp, "get_client_statement", {"client_id": "client_acme"})

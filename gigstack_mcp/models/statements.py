@@ -91,7 +91,11 @@ class StatementPayment(Out):
 
 class ClientStatement(Out):
     client: InvoiceParty
-    owed: dict[str, float] = Field(description="Net amount owed, by currency")
+    owed: dict[str, float] = Field(description="Net amount owed, by currency (negative: in its favour)")
+    open_balances: dict[str, float] = Field(description="What its open invoices still owe, by currency")
+    unapplied: dict[str, float] = Field(
+        description="Payments received that no invoice, complement or receipt accounts for, by currency"
+    )
     invoiced: dict[str, float] = Field(description="Valid income invoices, by currency")
     paid: dict[str, float] = Field(description="Payments received, by currency")
     credited: dict[str, float] = Field(description="Valid credit notes, by currency")
@@ -103,7 +107,13 @@ class ClientStatement(Out):
     def as_text(self) -> str:
         who = quoted(self.client.legal_name or self.client.name or self.client.id)
         lines = [
-            f"Statement of {who} (RFC {shown(self.client.tax_id)}): owes {_by_currency(self.owed)}",
+            f"Statement of {who} (RFC {shown(self.client.tax_id)}): owes {_by_currency(self.owed)}"
+            + (
+                f" (open invoices {_by_currency(self.open_balances)} minus {_by_currency(self.unapplied)} "
+                "received but not applied to any invoice: no payment complement was issued for it)"
+                if self.unapplied
+                else ""
+            ),
             f"Invoiced {_by_currency(self.invoiced)} | paid {_by_currency(self.paid)} | credited "
             f"{_by_currency(self.credited)}",
             f"Open invoices ({len(self.open_invoices)}, oldest first):",

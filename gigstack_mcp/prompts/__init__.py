@@ -145,6 +145,10 @@ def collect_payment(
             "Invoiced in parts (PPD): register_payment with automation_type ppd_invoice_and_complement stamps "
             "the PPD invoice and this payment's complement (REP); list_payment_complements invoice_id=… shows "
             "the complements of a PPD invoice and get_income_invoice its last_balance.",
+            "Money for an invoice already stamped PPD (get_client_statement lists it open): do not stamp "
+            "another invoice for it. gigstack's API documents no call that attaches a payment to an existing "
+            "PPD invoice, so register_payment with automation_type none records the money, and tell the user "
+            "its payment complement (REP) must be issued in gigstack's app; the statement nets it.",
             "To say what the client still owes, call get_client_statement (open invoices, credit notes, "
             "payments, net owed).",
             "If the payment was pending and is now paid, mark_payment_paid with the forma de pago.",

@@ -177,6 +177,26 @@ def _apply(note: dict, rows: dict[str, OpenInvoice]) -> StatementCredit:
     return StatementCredit.model_validate(note | {"credits": related, "applied": money(total - left)})
 
 
+def _kept(payment: dict) -> float:
+    """What a payment brought in, after its refunds."""
+    return float(payment.get("total") or 0) - float(payment.get("refunded_amount") or 0)
+
+
+def _unapplied(payment: dict) -> bool:
+    """Money received that no CFDI accounts for: no invoice, complement or receipt came of it (automation
+    none). gigstack's API documents no way to attach such a payment to an invoice already stamped PPD, so
+    the statement nets it against the open balances instead of ignoring it."""
+    return not (payment.get("invoices") or payment.get("complements") or payment.get("receipt"))
+
+
+def _net(open_balances: dict[str, float], unapplied: dict[str, float]) -> dict[str, float]:
+    """Open balances minus unapplied payments, by currency (negative: the client has money in favour)."""
+    return {
+        currency: money(open_balances.get(currency, 0.0) - unapplied.get(currency, 0.0))
+        for currency in {**open_balances, **unapplied}
+    }
+
+
 def _statement(
     client: Client, income: list[dict], egress: list[dict], pays: list[dict]
 ) -> tuple[ClientStatement, int]:
@@ -193,11 +213,15 @@ def _statement(
         ),
         key=lambda p: -(p.paid_at or 0),
     )
+    open_balances = _by_currency([r.model_dump() for r in still_open], lambda r: r["balance"])
+    unapplied = _by_currency([p for p in pays if _unapplied(p)], _kept)
     statement = ClientStatement(
         client=client.model_dump(),
-        owed=_by_currency([r.model_dump() for r in still_open], lambda r: r["balance"]),
+        owed=_net(open_balances, unapplied),
+        open_balances=open_balances,
+        unapplied=unapplied,
         invoiced=_by_currency(income, lambda i: float(i.get("total") or 0)),
-        paid=_by_currency(pays, lambda p: float(p.get("total") or 0) - float(p.get("refunded_amount") or 0)),
+        paid=_by_currency(pays, _kept),
         credited=_by_currency(egress, lambda e: float(e.get("total") or 0)),
         open_invoices=still_open[:STATEMENT_ROWS],
         credit_notes=credits[: STATEMENT_ROWS // 2],
