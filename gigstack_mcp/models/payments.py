@@ -37,7 +37,9 @@ NO_INVOICES_FIELD = (
     "invoices is not a register_payment argument: gigstack takes no list of invoices on "
     "/payments/register. For PPD, set automation_type ppd_invoice_and_complement: gigstack stamps the PPD "
     "invoice for these items (unless this payment already has one) and the payment complement for this "
-    "payment. gigstack's API documents no way to name a PPD invoice stamped earlier."
+    "payment. gigstack's API documents no way to name a PPD invoice stamped earlier: for money that pays "
+    "one, use automation_type none (no second invoice for the same income) and issue its complement in "
+    "gigstack's app; get_client_statement nets the payment meanwhile."
 )
 
 
