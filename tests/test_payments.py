@@ -158,6 +158,7 @@ async def test_register_payment_errors(mcp, sandbox):
     # the field an earlier version invented: refused, saying what gigstack takes instead
     text = await call_err(mcp, "register_payment", REGISTER | {"invoices": ["X"]})
     assert "invoices is not a register_payment argument" in text and "ppd_invoice_and_complement" in text
+    assert "automation_type none" in text and "complement in gigstack's app" in text
     assert len(sandbox.state.api_requests()) == before  # not even the guard's GET
 
 
