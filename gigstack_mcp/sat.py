@@ -1,4 +1,4 @@
-"""SAT rules that both the guard rails (guards/cfdi.py) and the embedded sandbox apply, kept in one
+"""SAT rules that both the guard rails (guards/cfdi/) and the embedded sandbox apply, kept in one
 place so the two can never disagree. Pure: no I/O, no imports from the rest of the package."""
 
 from __future__ import annotations
