@@ -18,11 +18,9 @@ from typing import Any, NamedTuple
 
 from ... import clock
 from ...catalogs import load
+from ...sat import EXTRANJERO, PUBLICO_GENERAL, RFC_RE
 
-RFC_RE = re.compile(r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$")
 UUID_RE = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$", re.IGNORECASE)
-PUBLICO_GENERAL = "XAXX010101000"
-EXTRANJERO = "XEXX010101000"
 GENERIC_RFCS = (PUBLICO_GENERAL, EXTRANJERO)
 PUBLICO_NOMBRE = "PUBLICO EN GENERAL"
 MEXICO_TZ = clock.MEXICO

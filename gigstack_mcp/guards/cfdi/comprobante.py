@@ -3,9 +3,9 @@ moneda and tipo de cambio, amounts."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
+from ...sat import CURRENCY_RE
 from ._core import (
     _F,
     AMOUNTS,
@@ -23,7 +23,6 @@ from ._core import (
     rule,
 )
 
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 # Anexo 20 guía de llenado, Apéndice 5 (Emisión de CFDI de Egresos): the form the credit is given with.
 EGRESS_FORMS = (
     "15 Condonación (the credited invoice is not paid yet: the debt is forgiven), 17 Compensación (offset "

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from ...sat import ZIP_RE
 from ._core import (
     _F,
     EXTRANJERO,
@@ -24,7 +25,6 @@ from ._core import (
     rule,
 )
 
-ZIP_RE = re.compile(r"^[0-9]{5}$")
 _PERSONA = {"fisica": "física", "moral": "moral"}
 _CORPORATE = re.compile(r"\b(SA|SAB|SAPI|SC|AC|SPR|S DE RL|S EN C|SPR DE RL|SAS)( DE (CV|RL|RI|RL DE CV))?$")
 
