@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from . import clock
+from .sat import RFC_IN_TEXT
 
 GENESIS = "0" * 64
 MEXICO = clock.MEXICO
@@ -65,7 +66,6 @@ REDACT: dict[str, Action] = {
     "street": "hash",
 }
 MAX_TEXT = 300  # characters of one string kept in a record
-_RFC_TEXT = re.compile(r"\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b", re.IGNORECASE)
 # Tried only where a word starts (the lookbehind): the same leftmost matches, but linear on a long word
 # without "@" (unanchored, every position rescanned to the word's end: minutes for 600 KB of text).
 _EMAIL_TEXT = re.compile(r"(?<![^\s@<>\"'])[^\s@<>\"']+@[^\s@<>\"']+\.[^\s@<>\"']+")
@@ -104,7 +104,7 @@ def redact(value: Any, key: bytes = b"", policy: dict[str, Action] = REDACT) -> 
     if isinstance(value, str):
         # Cut first: the masks are regular expressions, and a record is no place for a long text anyway.
         text = value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"…(+{len(value) - MAX_TEXT} chars)"
-        return _EMAIL_TEXT.sub("[email]", _RFC_TEXT.sub("[rfc]", _utf8(text)))
+        return _EMAIL_TEXT.sub("[email]", RFC_IN_TEXT.sub("[rfc]", _utf8(text)))
     return value
 
 

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-MEXICO = ZoneInfo("America/Mexico_City")
+from .clock import MEXICO
+
 MoneyKind = Literal["invoice", "payment", "refund"]
 
 

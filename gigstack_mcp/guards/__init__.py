@@ -7,7 +7,7 @@ from typing import Any
 from .confirm import Confirm, ConfirmationError, TokenBypass, check_token, issue_token
 from .refusal import GuardViolation, Refused
 
-# The SAT rules (guards/cfdi.py) load lazily, so `python -m gigstack_mcp.guards.cfdi` runs cleanly.
+# The SAT rules (guards/cfdi/) load lazily, so `python -m gigstack_mcp.guards.cfdi` runs cleanly.
 _CFDI = (
     "GuardWarning",
     "RULES",

@@ -20,7 +20,7 @@ _MAX_ENTRIES = 2048
 
 
 def rules(check: Callable[..., Iterable[Any]], *args: Any, **kwargs: Any) -> list[str]:
-    """Run a rule check of guards/cfdi.py (the function itself): broken rules stop the call with a
+    """Run a rule check of guards/cfdi/ (the function itself): broken rules stop the call with a
     GuardViolation that carries each rule ID, field, value and what is allowed; warnings go back to
     be shown with the result."""
     from . import cfdi

@@ -8,16 +8,14 @@ from pydantic import AfterValidator, EmailStr, Field
 
 from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
+from .sat import Rfc, Zip
 
-RFC_PATTERN = r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$"
 # Advertised as a word and an example, not as the long patterns they validate with (the patterns
 # still check every value server-side; the guard rails explain a bad RFC, régimen or uso by rule ID).
-Rfc = Annotated[str, Field(pattern=RFC_PATTERN), text("RFC")]
 RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("c_RegimenFiscal, e.g. 612")]
 UsoCFDI = Annotated[
     str, Field(pattern=r"^(G0[1-3]|I0[1-8]|D(0[1-9]|10)|S01|CP01|CN01)$"), text("c_UsoCFDI, e.g. G03")
 ]
-Zip = Annotated[str, Field(pattern=r"^[0-9]{5}$")]
 ClientId = Annotated[str, Field(min_length=1)]
 
 
@@ -40,9 +38,7 @@ ForeignTaxId = Annotated[str, Field(min_length=1, max_length=40), text()]  # Num
 
 
 class Address(Out):
-    zip: Annotated[
-        str | None, Field(pattern=r"^[0-9]{5}$", description="Código postal del domicilio fiscal.")
-    ] = None
+    zip: Annotated[Zip | None, Field(description="Código postal del domicilio fiscal.")] = None
     country: str | None = None
     street: str | None = None
     exterior: str | None = None

@@ -13,6 +13,7 @@ from ..clock import MEXICO
 from ._base import ListParams, Metadata, Out, Page, ToolParams, text
 from ._text import one_line, quoted, shown
 from .clients import Country, ForeignTaxId
+from .sat import CurrencyCode, IdempotencyKey
 from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
 from .services import Tax as Tax
 
@@ -39,7 +40,7 @@ def _moneda(value: str) -> str:
     return value
 
 
-Moneda = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_moneda), text()]  # default MXN
+Moneda = Annotated[CurrencyCode, AfterValidator(_moneda), text()]  # default MXN
 MOTIVES = {
     "01": "issued with errors, replaced by another CFDI",
     "02": "issued with errors, no replacement",
@@ -128,7 +129,7 @@ class CreateInvoiceParams(InvoiceFields):
     local_fields: ClassVar[tuple[str, ...]] = ("preview_token",)
 
     # same key, same invoice; the pattern (8-128 of [A-Za-z0-9._:-]) still validates
-    idempotency_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$")] | None = None
+    idempotency_key: IdempotencyKey | None = None
     preview_token: str | None = None  # from preview_invoice (its text says so)
 
 

@@ -12,11 +12,10 @@ from pydantic.json_schema import SkipJsonSchema
 from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
 from ._text import quoted, shown
 from .invoices import MEXICO, InvoiceClient, InvoiceItem, InvoiceParty, Item, Moneda, PaymentForm
+from .sat import IdempotencyKey
 
 Currency = Moneda  # c_Moneda; default MXN
 ExchangeRate = Annotated[float, Field(gt=0)]
-# The key's pattern (8-128 of [A-Za-z0-9._:-]) still validates; a bank transaction id fits it.
-IdempotencyKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{8,128}$")]
 PaymentId = Annotated[str, Field(min_length=1)]
 Form = PaymentForm
 Items = Annotated[list[Item], Field(min_length=1)]

@@ -13,6 +13,7 @@ from ._text import quoted, shown
 from .clients import RegimenFiscal, Rfc
 from .invoices import MEXICO, InvoiceParty
 from .payments import Client, Currency, ExchangeRate, Form, IdempotencyKey, InvoiceConfig, Items
+from .sat import Zip
 
 ReceiptStatus = Literal["pending", "invoiced", "expired", "cancelled"]
 
@@ -47,7 +48,7 @@ class FiscalInformation(Strict):
     legal_name: str | None = Field(None, max_length=300)
     tax_id: Rfc | None = None
     tax_system: RegimenFiscal | None = None
-    zip: str | None = Field(None, pattern=r"^[0-9]{5}$")
+    zip: Zip | None = None
 
 
 class StampReceiptParams(ReceiptIdParams):

@@ -9,6 +9,7 @@ from pydantic import EmailStr, Field
 from ._base import ListParams, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
 from .clients import UsoCFDI
+from .sat import RfcShape, Zip
 from .services import ProductKey, Tax, UnitKey
 
 TeamId = Annotated[str, Field(min_length=1)]
@@ -16,7 +17,6 @@ UserId = Annotated[str, Field(min_length=1)]
 Role = Literal["admin", "editor", "viewer"]
 Folio = Annotated[int, Field(ge=1)]
 # Advertised as a word and an example (the patterns still validate; see models/clients.py):
-TeamRfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$"), text("RFC")]
 Regimen = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("c_RegimenFiscal, e.g. 601")]
 In = Strict  # a nested input object: unknown keys are an error, as at the top level
 
@@ -27,7 +27,7 @@ class Brand(In):
 
 class TeamAddress(In):
     country: str | None = None  # gigstack's default: MEX
-    zip: Annotated[str | None, Field(pattern=r"^[0-9]{5}$")] = None
+    zip: Zip | None = None
 
 
 class NewMember(In):
@@ -119,7 +119,7 @@ class TeamIdParams(ToolParams):
 
 
 class TeamFields(ToolParams):
-    tax_id: TeamRfc | None = None
+    tax_id: RfcShape | None = None
     tax_system: Regimen | None = None
     support_email: EmailStr | None = None
     support_phone: str | None = None

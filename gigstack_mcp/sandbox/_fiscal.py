@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from ..catalogs import codes, load
+from ..sat import EXTRANJERO, PUBLICO_GENERAL, RFC_RE, ZIP_RE
 
-RFC_RE = re.compile(r"^[A-Z&Ñ]{3,4}[0-9]{2}(0[1-9]|1[012])(0[1-9]|[12][0-9]|3[01])[A-Z0-9]{2}[0-9A]$")
-ZIP_RE = re.compile(r"^[0-9]{5}$")
-PUBLICO_GENERAL = "XAXX010101000"
-EXTRANJERO = "XEXX010101000"
+# The SAT formats come from gigstack_mcp/sat.py, shared with the guard rails; the sandbox takes them here.
+__all__ = ["EXTRANJERO", "PUBLICO_GENERAL", "RFC_RE", "ZIP_RE", "fiscal_issues", "persona"]
 
 
 def persona(rfc: str) -> str:

@@ -9,11 +9,12 @@ import hashlib
 import hmac
 import secrets
 import uuid as uuidlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from .. import catalogs, cfdi_math
 from ..cfdi_math import dec, money
+from ..clock import MEXICO  # the issuer's local date decides the year
 from ..sat import global_year_range
 from . import clients
 from ._core import Ctx, conflict, invalid, now
@@ -23,7 +24,6 @@ COLL = "invoices"
 SERIES_COLL = "series"
 InvoiceType = Literal["I", "E", "P"]
 DEFAULT_SERIES = {"I": "A", "E": "E", "P": "P"}
-MEXICO = timezone(timedelta(hours=-6))  # the issuer's local date decides the year (no DST since 2022)
 _SETTINGS_SERIES = {"I": "income", "E": "credit_note", "P": "complements"}  # team settings.default_series
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..sat import IDEMPOTENCY_KEY_RE
 from . import _contract
 from ._core import DEFAULT_TEAM, ApiError, Ctx, Operation, Resource, invalid
 from ._faults import FaultInjector, FaultMiddleware, FaultRule
@@ -24,7 +25,6 @@ from ._store import Store
 
 log = logging.getLogger("gigstack_mcp.sandbox")
 
-_IDEM_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 MAX_LOG = 10_000
 
 
@@ -131,7 +131,7 @@ def _endpoint(state: SandboxState, op: Operation):
             if body is not None and (problem := _contract.body_error(op.method, op.path, body)):
                 raise invalid(problem)
             key = request.headers.get("idempotency-key")
-            if key is not None and not _IDEM_KEY.match(key):
+            if key is not None and not IDEMPOTENCY_KEY_RE.match(key):
                 raise invalid(
                     "Idempotency-Key must be 8-128 characters of A-Z a-z 0-9 . _ : -", "Invalid header"
                 )
