@@ -139,7 +139,7 @@ class ListParams(ToolParams):
 
 
 # A day the user names is a Mexico date (CFDI dates are): gigstack gets its first or last unix second.
-Day = Annotated[date, Field(description="YYYY-MM-DD (Mexico)")]
+Day = Annotated[date, Field(description="YYYY-MM-DD")]
 
 
 class ListFilters(ListParams):
