@@ -14,7 +14,7 @@ from .clients import RegimenFiscal, Rfc
 from .invoices import MEXICO, InvoiceParty
 from .payments import Client, Currency, ExchangeRate, Form, IdempotencyKey, InvoiceConfig, Items
 
-# gigstack's receipt states have two words each (gigstack-api.md §4.10; its CLI's context.ts: "open" is
+# gigstack has two words for some receipt states (gigstack-api.md §4.10; its CLI's context.ts: "open" is
 # pending, "completed" is invoiced; n8n v2 says "stamped" and "canceled"). Filters send, and results show,
 # the words the CLI's own tips filter by: pending, invoiced, expired, cancelled.
 same_receipt_state = spelled({**SPELLINGS, "open": "pending", "completed": "invoiced", "stamped": "invoiced"})
