@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 MEXICO = ZoneInfo("America/Mexico_City")
@@ -45,6 +45,14 @@ def unix() -> int:
 def today_mx() -> date:
     """Today's date in Mexico City (at 00:30 UTC it is still yesterday there)."""
     return now().astimezone(MEXICO).date()
+
+
+def mexico_day(day: date) -> tuple[int, int]:
+    """The first and the last unix second of `day` in Mexico City: what a date filter the user gave
+    (a Mexico date) means to gigstack's `created[gte]`/`created[lte]`."""
+    start = datetime.combine(day, time.min, MEXICO)
+    end = datetime.combine(day + timedelta(days=1), time.min, MEXICO)
+    return int(start.timestamp()), int(end.timestamp()) - 1
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, SecretStr
 
 from .guards.spent import spent_store
-from .models import Page, ToolParams, Unreadable, quoted, read
+from .models import ListParams, Page, ToolParams, Unreadable, quoted, read
 from .settings import Settings
 
 if TYPE_CHECKING:  # imported when the first call makes the client (keeps start-up light)
@@ -274,11 +274,10 @@ class Api:
         """A gigstack list page into a `Page` model (data, has_more, next, total_results)."""
         q = {**(params.query() if params else {}), **{k: v for k, v in query.items() if v is not None}}
         envelope = await (await self.gigstack()).get(self._scoped(path), query=q, team=self.team)
-        page = {
-            k: envelope[k]
-            for k in ("data", "has_more", "next", "total_results")
-            if envelope.get(k) is not None
-        }
+        page = {k: envelope[k] for k in ("data", "has_more", "total_results") if envelope.get(k) is not None}
+        cursor = params.next_cursor(envelope) if isinstance(params, ListParams) else envelope.get("next")
+        if cursor is not None:  # a metadata-filtered list's is a page number (models/_base.py)
+            page["next"] = cursor
         return self.result(model, page, path=path)
 
     async def post(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, EmailStr, Field
+from pydantic import AfterValidator, EmailStr, Field, model_validator
 
-from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams, text
+from ._base import Metadata, MetadataFilters, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
 from .sat import Rfc, Zip
 
@@ -59,7 +59,10 @@ class Client(Out):
     use: str | None = None
     email: str | None = None
     phone: str | None = None
+    company: str | None = None
+    bcc: list[str] | None = None
     address: Address | None = None
+    defaults: dict | None = None
     is_valid: bool | None = Field(None, description="gigstack's last fiscal validation of this client.")
     metadata: dict | None = None
     created_at: int | None = None
@@ -101,8 +104,16 @@ class ClientFields(ToolParams):
     use: UsoCFDI | None = None
     email: EmailStr | None = None
     phone: str | None = None
+    company: str | None = None
+    bcc: list[EmailStr] | None = None  # more recipients of its invoice emails
     address: AddressFields | None = None
     metadata: Metadata | None = None
+
+
+class ClientDefaults(Strict):  # gigstack's automations for this client (create only: gigstack-api §3.1)
+    keep_full_legal_name: bool | None = None
+    issue_automatic_invoices: bool | None = None
+    issue_invoiceable_receipts: bool | None = None
 
 
 class ClientSearchSpec(Strict):
@@ -114,6 +125,7 @@ class ClientSearchSpec(Strict):
 
 
 class CreateClientParams(ClientFields):
+    defaults: ClientDefaults | None = None
     search: ClientSearchSpec | None = None
 
 
@@ -127,11 +139,17 @@ class UpdateClientParams(ClientFields):
     id: ClientId
 
 
-class ListClientsParams(ListParams):
-    query_fields: ClassVar[tuple[str, ...]] = ("limit", "next", "sort", "order_by")
+class ListClientsParams(MetadataFilters):
     query_text: str | None = Field(None, alias="query")  # name, RFC or email (the docstring says it)
-    sort: Literal["asc", "desc"] | None = None
-    order_by: Literal["timestamp", "name"] | None = None
+
+    @model_validator(mode="after")
+    def _search_takes_no_filters(self) -> ListClientsParams:
+        """gigstack's search (`/clients/search`) takes only q, limit and the page: a filter beside
+        `query` would be ignored there, so it is refused rather than dropped."""
+        given = [f for f in ("order_by", "sort", "date_from", "date_to", "metadata") if getattr(self, f)]
+        if self.query_text and given:
+            raise ValueError(f"query searches by name, RFC or email alone: drop {', '.join(given)} or query")
+        return self
 
 
 class PortalTokenParams(ToolParams):

@@ -9,8 +9,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import EmailStr, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
+from ._base import Metadata, MetadataFilters, Out, Page, ReadStatus, Strict, ToolParams, WireStatus
 from ._text import quoted, shown
+from .clients import Rfc
 from .invoices import MEXICO, InvoiceClient, InvoiceItem, InvoiceParty, Item, Moneda, PaymentForm
 from .sat import IdempotencyKey
 
@@ -20,8 +21,19 @@ PaymentId = Annotated[str, Field(min_length=1)]
 Form = PaymentForm
 Items = Annotated[list[Item], Field(min_length=1)]
 Client = InvoiceClient  # {id}, or the client's fiscal data
-PaymentStatus = Literal[
-    "pending", "requires_payment_method", "processing", "succeeded", "failed", "cancelled", "refunded"
+# gigstack's payment states (gigstack-api.md §4.10; n8n v2 spells "canceled"); sent as the CLI spells them
+PaymentStatus = Annotated[
+    Literal[
+        "pending",
+        "requires_payment_method",
+        "processing",
+        "succeeded",
+        "failed",
+        "cancelled",
+        "canceled",
+        "refunded",
+    ],
+    WireStatus,
 ]
 Automation = Annotated[
     Literal["pue_invoice", "ppd_invoice_and_complement", "receipt", "none"],
@@ -50,11 +62,21 @@ class InvoiceConfig(Strict):
 # -- inputs ---------------------------------------------------------------------------------------
 
 
-class ListPaymentsParams(ListParams):
-    query_fields: ClassVar[tuple[str, ...]] = ("limit", "next", "status", "client_id")
+class ListPaymentsParams(MetadataFilters):
+    query_fields: ClassVar[tuple[str, ...]] = (
+        *MetadataFilters.query_fields,
+        "status",
+        "client_id",
+        "currency",
+        "email",
+        "tax_id",
+    )
 
     status: PaymentStatus | None = None
     client_id: str | None = None
+    currency: Currency | None = None
+    email: EmailStr | None = None  # the client's
+    tax_id: Rfc | None = None  # the client's
 
 
 class PaymentIdParams(ToolParams):
@@ -117,7 +139,7 @@ class RefundPaymentParams(PaymentIdParams):
 
 class Payment(Out):
     id: str | None = None
-    status: str | None = None
+    status: ReadStatus | None = None
     client: InvoiceParty | None = None
     items: list[InvoiceItem] | None = None  # the concepto(s) paid for
     subtotal: float | None = None

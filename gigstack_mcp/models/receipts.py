@@ -4,22 +4,29 @@ parameters and results."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
+from ._base import SPELLINGS, Metadata, MetadataFilters, Out, Page, Strict, ToolParams, spelled
 from ._text import quoted, shown
 from .clients import RegimenFiscal, Rfc
 from .invoices import MEXICO, InvoiceParty
 from .payments import Client, Currency, ExchangeRate, Form, IdempotencyKey, InvoiceConfig, Items
 from .sat import Zip
 
-ReceiptStatus = Literal["pending", "invoiced", "expired", "cancelled"]
+# gigstack has two words for some receipt states (gigstack-api.md §4.10; its CLI's context.ts: "open" is
+# pending, "completed" is invoiced; n8n v2 says "stamped" and "canceled"). Filters send, and results show,
+# the words the CLI's own tips filter by: pending, invoiced, expired, cancelled.
+same_receipt_state = spelled({**SPELLINGS, "open": "pending", "completed": "invoiced", "stamped": "invoiced"})
+ReceiptStatus = Annotated[
+    Literal["pending", "open", "invoiced", "completed", "stamped", "expired", "cancelled", "canceled"],
+    AfterValidator(same_receipt_state),
+]
 
 
-class ListReceiptsParams(ListParams):
-    query_fields: ClassVar[tuple[str, ...]] = ("limit", "next", "status", "client_id")
+class ListReceiptsParams(MetadataFilters):
+    query_fields: ClassVar[tuple[str, ...]] = (*MetadataFilters.query_fields, "status", "client_id")
 
     status: ReceiptStatus | None = None
     client_id: str | None = None
@@ -59,7 +66,7 @@ class StampReceiptParams(ReceiptIdParams):
 
 class Receipt(Out):
     id: str | None = None
-    status: str | None = None
+    status: Annotated[str, BeforeValidator(same_receipt_state)] | None = None
     client: InvoiceParty | None = None
     subtotal: float | None = None
     total: float | None = None

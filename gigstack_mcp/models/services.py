@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from ._base import ListParams, Out, Page, Strict, ToolParams, text
+from ._base import ListFilters, Metadata, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
 
 ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="c_ClaveProdServ, e.g. 80101500")]
@@ -50,7 +50,9 @@ class Service(Out):
     product_key: str | None = None
     unit_key: str | None = None
     sku: str | None = None
+    quantity: float | None = None
     taxes: list[TaxLine] | None = None
+    metadata: dict | None = None
 
     def summary(self) -> str:
         return (
@@ -70,8 +72,10 @@ class ServiceFields(ToolParams):
     unit_key: UnitKey | None = None
     unit_name: str | None = None
     sku: str | None = None
+    quantity: float | None = Field(None, gt=0)  # the items' default quantity
     taxability: Taxability | None = None
     taxes: list[Tax] | None = None
+    metadata: Metadata | None = None
 
 
 class CreateServiceParams(ServiceFields):
@@ -89,7 +93,7 @@ class UpdateServiceParams(ServiceFields):
     id: ServiceId
 
 
-class ListServicesParams(ListParams):
+class ListServicesParams(ListFilters):  # gigstack documents no metadata filter for services (§2.2)
     pass
 
 

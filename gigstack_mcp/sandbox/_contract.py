@@ -6,6 +6,7 @@ tests/test_contract.py). operationIds are the tool names where a tool exists."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
@@ -68,6 +69,26 @@ def body_error(method: str, path: str, body: Any) -> str | None:
         return None
     where = ".".join(str(p) for p in error.absolute_path)
     return f"{where}: {error.message}" if where else error.message
+
+
+def query_parameters(method: str, path: str) -> list[str]:
+    """The query parameter names an operation declares; `metadata.{key}` stands for every key."""
+    shared = contract()["components"].get("parameters", {})
+    names = []
+    for param in _operation(method, path).get("parameters", []):
+        if "$ref" in param:
+            param = shared[param["$ref"].rsplit("/", 1)[-1]]
+        if param.get("in") == "query":
+            names.append(param["name"])
+    return names
+
+
+def undeclared_query(method: str, path: str, names: Iterable[str]) -> list[str]:
+    """The query parameters among `names` that the operation does not declare (`team`, gigstack
+    Connect's, is on every operation)."""
+    declared = query_parameters(method, path)
+    patterns = [re.compile(re.escape(d).replace(re.escape("{key}"), ".+") + "$") for d in declared]
+    return sorted(n for n in names if n != "team" and not any(p.match(n) for p in patterns))
 
 
 def declared() -> dict[str, tuple[str, str]]:

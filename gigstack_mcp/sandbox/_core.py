@@ -73,6 +73,23 @@ def _unix(value: str | None, name: str) -> int | None:
         raise invalid(f"{name} must be a unix timestamp in seconds", "Invalid query parameter") from None
 
 
+def _name(doc: Doc) -> str:
+    client = doc.get("client") if isinstance(doc.get("client"), dict) else {}
+    return str(doc.get("name") or doc.get("legal_name") or doc.get("description") or client.get("name") or "")
+
+
+def _positive(value: str, name: str, most: int | None = None) -> int:
+    """`limit` (1-100) or `page` (from 1), else 400."""
+    allowed = f"an integer from 1 to {most}" if most else "a positive integer"
+    try:
+        number = int(value)
+    except ValueError:
+        raise invalid(f"{name} must be {allowed}", "Invalid query parameter") from None
+    if number < 1 or (most is not None and number > most):
+        raise invalid(f"{name} must be {allowed}", "Invalid query parameter")
+    return number
+
+
 @dataclass
 class Ctx:
     """One request: who (team), what (path params, query, body) and where state lives (store)."""
@@ -99,35 +116,38 @@ class Ctx:
         return doc
 
     def page(self, coll: str, message: str, pred: Callable[[Doc], bool] | None = None) -> JSONResponse:
-        """gigstack's list envelope: newest first (sort=asc to flip), `limit` 1-100, opaque `next` cursor."""
+        """gigstack's list envelope: newest first (sort=asc to flip), `limit` 1-100, opaque `next` cursor;
+        a metadata-filtered list pages by `page` number instead (gigstack-api.md §1 Pagination)."""
         q = self.query
-        try:
-            limit = int(q.get("limit", 10))
-        except ValueError:
-            raise invalid("limit must be an integer from 1 to 100", "Invalid query parameter") from None
-        if not 1 <= limit <= 100:
-            raise invalid("limit must be an integer from 1 to 100", "Invalid query parameter")
+        limit = _positive(q.get("limit", "10"), "limit", 100)
         rows = self.store.all(self.team, coll)
         gte = _unix(q.get("created[gte]") or q.get("created_gte"), "created[gte]")
         lte = _unix(q.get("created[lte]") or q.get("created_lte"), "created[lte]")
+        metadata = {
+            k.split(".", 1)[-1].removeprefix("metadata_"): v
+            for k, v in q.items()
+            if k.startswith(("metadata.", "metadata_"))
+        }
         rows = [
             (seq, d)
             for seq, d in rows
             if (pred is None or pred(d))
             and (gte is None or d.get("created_at", 0) >= gte)
             and (lte is None or d.get("created_at", 0) <= lte)
-            and all(
-                str((d.get("metadata") or {}).get(k.split(".", 1)[-1].removeprefix("metadata_"))) == v
-                for k, v in q.items()
-                if k.startswith(("metadata.", "metadata_"))
-            )
+            and all(str((d.get("metadata") or {}).get(k)) == v for k, v in metadata.items())
         ]
         ascending = q.get("sort") == "asc"
-        if q.get("order_by") == "name":
-            rows.sort(key=lambda r: (str(r[1].get("name") or r[1].get("legal_name") or ""), r[0]))
+        if q.get("order_by") == "name":  # a service's name is its description; a document's, its client's
+            rows.sort(key=lambda r: (_name(r[1]), r[0]))
         if not ascending:
             rows.reverse()
         total = len(rows)
+        if metadata:  # by number; a `next` cursor means nothing here (the first page again)
+            number = _positive(q.get("page", "1"), "page")
+            chunk = rows[(number - 1) * limit : number * limit]
+            has_more = len(rows) > number * limit
+            body = {"message": message, "data": [d for _, d in chunk], "next": None, "has_more": has_more}
+            return JSONResponse(body | {"total_results": total, "page": number})
         cursor = q.get("next")
         if cursor:
             after = _decode_cursor(cursor)

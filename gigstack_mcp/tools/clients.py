@@ -10,6 +10,7 @@ from ..cfdi_math import money
 from ..context import Api
 from ..guards import wiring
 from ..models import quoted, shown
+from ..models._base import same_state
 from ..models.clients import (
     Client,
     ClientIdParams,
@@ -133,7 +134,8 @@ CREDITING = {"01", "03", "07"}
 
 def _live(doc: dict[str, Any]) -> bool:
     """Valid, or cancelled but still awaiting the receiver's acceptance (valid until accepted)."""
-    return doc.get("status") != "cancelled" or doc.get("cancellation_status") in AWAITING_ACCEPTANCE
+    cancelled = same_state(doc.get("status")) == "cancelled"  # gigstack also writes "canceled"
+    return not cancelled or doc.get("cancellation_status") in AWAITING_ACCEPTANCE
 
 
 def _by_currency(docs: list[dict], amount: Callable[[dict], float]) -> dict[str, float]:
