@@ -29,8 +29,8 @@ import gzip
 import importlib.metadata
 import io
 import json
-import sqlite3
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
