@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # query -> (code, its SAT name, a term of its SAT "Palabras similares"): no word of the query is in the name
 ONLY_SIMILAR = {
     "potros": ("10101506", "Caballos", "Potros"),
-    "borregos": ("10101507", "Ovejas", "Borregos"),
+    "BORREGOS": ("10101507", "Ovejas", "Borregos"),  # case and accents are ignored here too
     "lechones": ("10101511", "Cerdos", "Lechones"),
     "arcones navideños": ("50193100", "Materiales y mezclas instantáneas", "Arcones navideños"),
 }
