@@ -3,9 +3,10 @@
 One inverted index per catalog, built on its first search and kept for the process: word -> row numbers,
 for three fields weighted differently (a common name beats the SAT name, which beats the SAT's longer
 description of a unit), and a fourth searched last: the SAT's "Palabras similares" of a product
-(`potros` -> 10101506 Caballos), whose rows rank below every row having the words in a field above. A query word matches a row's word exactly, as its prefix (`transf` ->
-`transferencia`), without a plural ending (`piezas` -> `pieza`), by stem (`computadoras` ->
-`computador*`), or a code prefix (`8214` -> 8214xxxx).
+(`potros` -> 10101506 Caballos), whose rows rank below every row having the words in a field above.
+A query word matches a row's word exactly, as its prefix (`transf` -> `transferencia`), without a plural
+ending (`piezas` -> `pieza`), by stem (`computadoras` -> `computador*`), or a code prefix (`8214` ->
+8214xxxx).
 
 Ranking: an exact code first; then rows having every query word (stop words like `de` ignored), by
 weight and by how much of the SAT name the query covers (`Pieza` before `Piezas de repuesto`); when no
