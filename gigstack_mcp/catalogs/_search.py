@@ -2,9 +2,11 @@
 
 One inverted index per catalog, built on its first search and kept for the process: word -> row numbers,
 for three fields weighted differently (a common name beats the SAT name, which beats the SAT's longer
-description of a unit). A query word matches a row's word exactly, as its prefix (`transf` ->
-`transferencia`), without a plural ending (`piezas` -> `pieza`), by stem (`computadoras` ->
-`computador*`), or a code prefix (`8214` -> 8214xxxx).
+description of a unit), and a fourth searched last: the SAT's "Palabras similares" of a product
+(`potros` -> 10101506 Caballos), whose rows rank below every row having the words in a field above.
+A query word matches a row's word exactly, as its prefix (`transf` -> `transferencia`), without a plural
+ending (`piezas` -> `pieza`), by stem (`computadoras` -> `computador*`), or a code prefix (`8214` ->
+8214xxxx).
 
 Ranking: an exact code first; then rows having every query word (stop words like `de` ignored), by
 weight and by how much of the SAT name the query covers (`Pieza` before `Piezas de repuesto`); when no
@@ -26,12 +28,16 @@ from heapq import nlargest
 from importlib.resources import files
 from typing import Any, NamedTuple
 
-from ._tables import _TABLES, CATALOGS, LARGE, row_at, rows, table
+from ._tables import _TABLES, CATALOGS, LARGE, SIMILAR_COLUMN, row_at, rows, table
 from ._tables import code_keys as catalog_code_keys
 
-# Field weights: a curated common name, the SAT name, the SAT's longer description (c_ClaveUnidad).
-ALIAS, NAME, DETAIL = 1.2, 1.0, 0.5
+# Field weights: a curated common name, the SAT name, the SAT's longer description (c_ClaveUnidad), the
+# SAT's "Palabras similares" (c_ClaveProdServ).
+ALIAS, NAME, DETAIL, SIMILAR = 1.2, 1.0, 0.5, 0.4
 PREFIX, PLURAL = 0.8, 0.95  # multipliers for a prefix match and a singular form
+# Taken off a row having a query word only in its similar words: it then ranks below every row having
+# all the words in its name (the SAT name is what the invoice shows; similar words are the SAT's hints).
+SIMILAR_ONLY = 1.0
 COVERAGE = 0.3  # weight of "the query is most of the name"
 PRIOR = 0.2  # the small CFDI catalogs (régimen, uso, forma de pago, moneda…) before 52,000 products
 EXACT = 1000.0  # an exact code is always first
@@ -64,11 +70,13 @@ class Index:
     code_rows: array  # row number of each of code_keys
     vocab: list[str]  # sorted, every word of every field
     fields: tuple[tuple[float, dict[str, array]], ...]  # (weight, word -> row numbers)
+    similar: dict[str, array]  # word -> row numbers, of the SAT's palabras similares
     lengths: array  # content words in each row's name
     retired: frozenset[int]  # rows ranked a little lower (RETIRED_NOTES)
 
-    def matches(self, query: str) -> dict[int, float]:
-        """Row number -> best weight of one query word in that row."""
+    def matches(self, query: str) -> tuple[dict[int, float], set[int]]:
+        """Row number -> best weight of one query word in that row; and the rows having it only in their
+        similar words."""
         candidates = [(query, 1.0)]
         if len(query) >= MIN_PREFIX:
             start = end = bisect_left(self.vocab, query)
@@ -93,7 +101,13 @@ class Index:
         best: dict[int, float] = dict.fromkeys(by_code, NAME)
         for w, ids in weighted:  # ascending: a later (higher) weight overwrites, all in C
             best.update(dict.fromkeys(ids, w))
-        return best
+        similar: dict[int, float] = {}
+        found = [(SIMILAR * f, ids) for word, f in candidates if (ids := self.similar.get(word)) is not None]
+        for w, ids in sorted(found, key=lambda pair: pair[0]):
+            similar.update(dict.fromkeys(ids, w))
+        only_similar = similar.keys() - best.keys()
+        best.update((i, similar[i]) for i in only_similar)
+        return best, only_similar
 
     def row_of(self, code: str) -> int | None:
         """The row number of this code (casefolded), or None."""
@@ -137,19 +151,21 @@ def synonyms() -> dict[str, dict[str, list[str]]]:
     return found
 
 
-def _columns(slug: str) -> tuple[list[str], list[str], list[str]]:
-    """Codes, names and longer descriptions (c_ClaveUnidad's `detalle`) of a catalog."""
+def _columns(slug: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Codes, names, longer descriptions (c_ClaveUnidad's `detalle`) and similar words (c_ClaveProdServ's
+    `palabras_similares`) of a catalog."""
     name = CATALOGS[slug].file
     if name not in _TABLES:
         found = rows(slug)
-        return [r["code"] for r in found], [r["description"] for r in found], ["" for _ in found]
+        empty = ["" for _ in found]
+        return [r["code"] for r in found], [r["description"] for r in found], empty, empty
     meta, found = table(name)
-    detail = meta["columns"].index("detalle") if "detalle" in meta["columns"] else None
-    return (
-        [r[0] for r in found],
-        [r[1] for r in found],
-        [r[detail] if detail is not None else "" for r in found],
-    )
+
+    def column(title: str) -> list[str]:
+        at = meta["columns"].index(title) if title in meta["columns"] else None
+        return [r[at] if at is not None else "" for r in found]
+
+    return [r[0] for r in found], [r[1] for r in found], column("detalle"), column(SIMILAR_COLUMN)
 
 
 def _postings(texts: Iterable[tuple[int, list[str]]], lengths: array | None = None) -> dict[str, array]:
@@ -165,7 +181,7 @@ def _postings(texts: Iterable[tuple[int, list[str]]], lengths: array | None = No
 
 @cache
 def index(slug: str) -> Index:
-    codes, names, details = _columns(slug)
+    codes, names, details, similar = _columns(slug)
     code_keys, code_rows = catalog_code_keys(slug)
     position = {c: i for i, c in enumerate(codes)} if slug not in LARGE else None
     lengths = array("H")
@@ -179,8 +195,11 @@ def index(slug: str) -> Index:
         (NAME, _postings(((i, words(n)) for i, n in enumerate(names)), lengths)),
         (DETAIL, _postings((i, words(d)) for i, d in enumerate(details) if d)),
     )
-    vocab = sorted({w for _, field in fields for w in field})
-    return Index(slug, len(codes), code_keys, code_rows, vocab, fields, lengths, _retired(slug))
+    similar_postings = _postings((i, words(s)) for i, s in enumerate(similar) if s)
+    vocab = sorted({w for field in (*(f for _, f in fields), similar_postings) for w in field})
+    return Index(
+        slug, len(codes), code_keys, code_rows, vocab, fields, similar_postings, lengths, _retired(slug)
+    )
 
 
 def _retired(slug: str) -> frozenset[int]:
@@ -197,9 +216,14 @@ def _query_words(text: str) -> list[str]:
     return list(dict.fromkeys(content or found))  # only stop words ("de"): search them
 
 
-def _scored(ix: Index, wanted: list[str], exact_code: str) -> tuple[dict[int, float], bool]:
-    """Row -> score for the rows having every word, else (partial) for those having some."""
-    per_word = [ix.matches(w) for w in wanted]
+def _scored(ix: Index, wanted: list[str], exact_code: str) -> tuple[dict[int, float], bool, set[int]]:
+    """Row -> score for the rows having every word, else (partial) for those having some; and the rows
+    having some word only in their similar words."""
+    per_word, only_similar = [], set()
+    for w in wanted:
+        found, weak = ix.matches(w)
+        per_word.append(found)
+        only_similar |= weak
     idf = [math.log(1 + ix.size / (1 + len(m))) for m in per_word]
     total_idf = sum(idf) or 1.0
     common = set(min(per_word, key=len)).intersection(*per_word)
@@ -220,9 +244,12 @@ def _scored(ix: Index, wanted: list[str], exact_code: str) -> tuple[dict[int, fl
         }
     for i in ix.retired.intersection(scores):
         scores[i] -= RETIRED
+    only_similar &= scores.keys()
+    for i in only_similar:
+        scores[i] -= SIMILAR_ONLY
     if code_row is not None:
         scores[code_row] += EXACT
-    return scores, partial
+    return scores, partial, only_similar
 
 
 def find(
@@ -239,8 +266,9 @@ def find(
     full: list[tuple[float, int, str, int]] = []
     some: list[tuple[float, int, str, int]] = []
     full_total = some_total = 0
+    only_similar: dict[str, set[int]] = {}
     for slug in slugs or CATALOGS:
-        scores, is_partial = _scored(index(slug), wanted, exact_code)
+        scores, is_partial, only_similar[slug] = _scored(index(slug), wanted, exact_code)
         if is_partial:
             exact = {i: v for i, v in scores.items() if v >= EXACT}  # an exact code is a full match
             full_total, some_total = full_total + len(exact), some_total + len(scores)
@@ -254,7 +282,9 @@ def find(
     else:
         pool, total, is_partial = some, some_total, bool(some)
     best = nlargest(limit, pool) if limit is not None else sorted(pool, reverse=True)
-    return Found([row_at(slug, i) for _, _, slug, i in best], total, is_partial)
+    # a row found through its similar words shows them: the reason "servicios administrativos" found it
+    found = [row_at(slug, i, similar=i in only_similar[slug]) for _, _, slug, i in best]
+    return Found(found, total, is_partial)
 
 
 def _top(scores: dict[int, float], slug: str, limit: int | None) -> list[tuple[float, int, str, int]]:

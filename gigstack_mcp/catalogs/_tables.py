@@ -48,6 +48,9 @@ CATALOGS: dict[str, Catalog] = {
 LARGE = frozenset({"clave-prod-serv", "clave-unidad"})
 # The catalogs stored as data/<file>.tsv.gz (scripts/build_catalogs.py); the others are JSON.
 _TABLES = frozenset({"clave_prod_serv", "clave_unidad", "moneda", "pais"})
+# c_ClaveProdServ's "Palabras similares": searched, but shown only with one entry or when a search found
+# the row through them (up to ~500 characters: listings stay compact)
+SIMILAR_COLUMN = "palabras_similares"
 
 
 # Codes that CFDI 3.3 (or satcfdi's merged tables) have but CFDI 4.0 rejects: a model may "remember" them.
@@ -151,7 +154,7 @@ def entry(slug: str, code: str) -> dict[str, Any] | None:
         return dict(found) if found else None
     keys, positions = code_keys(slug)
     at = bisect_left(keys, key)
-    return row_at(slug, positions[at]) if at < len(keys) and keys[at] == key else None
+    return row_at(slug, positions[at], similar=True) if at < len(keys) and keys[at] == key else None
 
 
 @cache
@@ -164,13 +167,16 @@ def code_keys(slug: str) -> tuple[list[str], array]:
     return [k for k, _ in keyed], array("I", (i for _, i in keyed))
 
 
-def row_at(slug: str, position: int) -> dict[str, Any]:
-    """Row number `position` of a catalog as a dict (with `catalog`)."""
+def row_at(slug: str, position: int, similar: bool = False) -> dict[str, Any]:
+    """Row number `position` of a catalog as a dict (with `catalog`; `palabras_similares` if `similar`)."""
     name = _catalog(slug).file
     if name not in _TABLES:
         return dict(rows(slug)[position])
     meta, found = table(name)
-    return {**_as_dict(meta["columns"], found[position]), "catalog": slug}
+    row = _as_dict(meta["columns"], found[position])
+    if not similar:
+        row.pop(SIMILAR_COLUMN, None)
+    return {**row, "catalog": slug}
 
 
 def fold(text: str) -> str:

@@ -71,6 +71,7 @@ class CatalogEntry(Out):
     nota: str | None = None
     uso: str | None = None
     detalle: str | None = None  # c_ClaveUnidad: the SAT's definition of the unit
+    palabras_similares: str | None = None  # c_ClaveProdServ: SAT's similar words (when they matched)
     simbolo: str | None = None
     decimales: int | None = None  # c_Moneda: decimals allowed in amounts
     porcentaje_variacion: int | None = None
