@@ -11,7 +11,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
 from ._text import quoted, shown
-from .invoices import MEXICO, InvoiceClient, InvoiceItem, InvoiceParty, Item, Moneda, PaymentForm
+from .invoices import MEXICO, InvoiceItem, InvoiceParty, Moneda, PaymentForm
+from .lines import InvoiceClient, Item
 
 Currency = Moneda  # c_Moneda; default MXN
 ExchangeRate = Annotated[float, Field(gt=0)]
