@@ -16,7 +16,6 @@ from .services import Tax as Tax
 
 
 class Item(Strict):  # a line of a payment or receipt; an invoice's line adds third_party and search
-
     id: str | None = None  # a service's id: its fields are the defaults (the docstrings say it)
     description: str | None = None
     quantity: float | None = Field(None, gt=0)
@@ -31,7 +30,6 @@ class Item(Strict):  # a line of a payment or receipt; an invoice's line adds th
 
 
 class ThirdParty(Strict):  # ACuentaTerceros: the line is billed on behalf of this taxpayer
-
     tax_id: Rfc
     legal_name: str = Field(min_length=1, max_length=300)
     tax_system: RegimenFiscal
@@ -39,7 +37,6 @@ class ThirdParty(Strict):  # ACuentaTerceros: the line is billed on behalf of th
 
 
 class ItemSearch(Strict):  # the service with this SKU (created from the line when auto_create)
-
     on_key: Literal["sku"]
     on_value: str = Field(min_length=1)
     auto_create: bool | None = None

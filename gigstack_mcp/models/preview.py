@@ -21,6 +21,7 @@ class PreviewReceiver(Out):
 
 class PreviewItem(InvoiceItem):
     discount: float | None = None
+    third_party: dict[str, str] | None = None  # ACuentaTerceros
 
 
 def _tax_text(t: TaxLine) -> str:
@@ -61,6 +62,12 @@ class InvoicePreview(Out):
         for n, i in enumerate(self.items, 1):
             taxes = "; ".join(_tax_text(t) for t in i.taxes or []) or "no taxes"
             off = f" - discount {_money(i.discount)}" if i.discount else ""
+            if i.third_party:
+                t = i.third_party
+                off += (
+                    f" | a cuenta de terceros {quoted(t.get('legal_name'))} RFC {shown(t.get('tax_id'))}, "
+                    f"régimen {shown(t.get('tax_system'))}, CP {shown(t.get('zip'))}"
+                )
             lines.append(
                 f"{n}. {i.quantity:g} x {quoted(i.description)} ({shown(i.product_key)}) @ {_money(i.unit_price)}"
                 f" = {_money(i.amount)}{off} | {taxes}"

@@ -213,6 +213,18 @@ def cfdi_xml(inv: dict[str, Any]) -> bytes:
                 ret = ET.SubElement(node, _q("cfdi", "Retenciones"))
                 for t in held:
                     ET.SubElement(ret, _q("cfdi", "Retencion"), _tax_attrs(t))
+        third = item.get("third_party")
+        if third:  # Anexo 20: after the concepto's Impuestos
+            ET.SubElement(
+                c,
+                _q("cfdi", "ACuentaTerceros"),
+                _attrs(
+                    RfcACuentaTerceros=third.get("tax_id"),
+                    NombreACuentaTerceros=third.get("legal_name"),
+                    RegimenFiscalACuentaTerceros=third.get("tax_system"),
+                    DomicilioFiscalACuentaTerceros=third.get("zip"),
+                ),
+            )
     if not is_payment:
         _summary_taxes(root, inv)
     comp = ET.SubElement(root, _q("cfdi", "Complemento"))
@@ -302,6 +314,8 @@ def _lines(inv: dict[str, Any]) -> list[str]:
             f"(saldo anterior {float(p.get('previous_balance') or 0):,.2f}, "
             f"insoluto {float(p.get('remaining_balance') or 0):,.2f})"
         )
+    if inv.get("invoice_pdf_notes"):
+        out += ["", f"Notas: {inv['invoice_pdf_notes']}"]
     if inv.get("status") == "cancelled":
         motive = inv.get("motive") or ""
         out.append(
