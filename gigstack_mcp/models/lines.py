@@ -3,9 +3,9 @@ name inline. Fields and names are gigstack's (gigstack-api.md §3.1-3.3)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, WithJsonSchema
 
 from ._base import Metadata, Strict
 from .clients import AddressFields, ForeignTaxId, RegimenFiscal, Rfc, UsoCFDI, Zip
@@ -37,7 +37,7 @@ class ThirdParty(Strict):  # ACuentaTerceros: the line is billed on behalf of th
 
 
 class ItemSearch(Strict):  # the service with this SKU (created from the line when auto_create)
-    on_key: Literal["sku"]
+    on_key: Annotated[Literal["sku"], WithJsonSchema({"enum": ["sku"], "type": "string"})]  # no `const`
     on_value: str = Field(min_length=1)
     auto_create: bool | None = None
 
