@@ -223,6 +223,8 @@ async def test_complements_addenda_notes_and_file_urls(mcp, sandbox, gigstack):
     assert {k: stored[k] for k in extra} == extra
     pdf = await gigstack.download(inv["files"]["pdf"], 1_000_000)
     assert b"Gracias por su compra" in pdf[0]
+    addenda = (await _xml(mcp, inv["uuid"])).find(f"{CFDI}Addenda")
+    assert addenda.find("Addenda/Pedido").text == "PO-1"
     none = await call_ok(mcp, "create_income_invoice", income_invoice(return_files_urls=False))
     assert "files" not in none
     await call_refused(
@@ -233,6 +235,16 @@ async def test_complements_addenda_notes_and_file_urls(mcp, sandbox, gigstack):
         "complements.0.xml: unknown key",
         "complements.0 takes: type, data",
     )
+
+
+async def test_addenda_with_a_doctype_is_stored_not_parsed(mcp, sandbox):
+    """Entities are never expanded: an addenda declaring any is kept as sent, out of the XML."""
+    bomb = '<!DOCTYPE a [<!ENTITY b "bbbbbbbb"><!ENTITY c "&b;&b;&b;&b;">]><a>&c;</a>'
+    inv = await call_ok(mcp, "create_income_invoice", income_invoice(addenda=bomb))
+    assert sandbox.state.store.get(TEAM, "invoices", inv["uuid"])["addenda"] == bomb
+    assert (await _xml(mcp, inv["uuid"])).find(f"{CFDI}Addenda") is None
+    broken = await call_ok(mcp, "create_income_invoice", income_invoice(addenda="<a><b></a>"))
+    assert (await _xml(mcp, broken["uuid"])).find(f"{CFDI}Addenda") is None
 
 
 async def test_preview_takes_the_same_fields(mcp, sandbox):

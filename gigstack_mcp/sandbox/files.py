@@ -271,7 +271,26 @@ def cfdi_xml(inv: dict[str, Any]) -> bytes:
             SelloSAT=stamp.get("sello"),
         ),
     )
+    addenda = _addenda(inv.get("addenda"))
+    if addenda is not None:
+        root.append(addenda)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+
+
+def _addenda(raw: Any) -> ET.Element | None:
+    """cfdi:Addenda (after the Complemento) holding the invoice's `addenda` XML, when it is well-formed
+    XML without a DOCTYPE (so no entity is declared: nothing to expand or fetch; expat never fetches
+    external ones). Anything else stays only stored, as the sandbox's PAC would not carry it either."""
+    if not isinstance(raw, str) or not raw.strip() or "<!DOCTYPE" in raw.upper():
+        return None
+    try:
+        content = ET.fromstring(f"<addenda>{raw}</addenda>")
+    except ET.ParseError:
+        return None
+    node = ET.Element(_q("cfdi", "Addenda"))
+    node.text = content.text
+    node.extend(list(content))
+    return node
 
 
 # -- PDF ----------------------------------------------------------------------------------------------------
