@@ -286,7 +286,8 @@ async def test_policy_and_audit_over_stdio(tmp_path):
     policy.write_text("[defaults.money]\nmax_payment_mxn = 1160\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIGSTACK_")}
     env |= {"GIGSTACK_POLICY": str(policy), "GIGSTACK_AUDIT_LOG": str(trail), "GIGSTACK_TOOL_CACHE": "off"}
-    server = StdioServerParameters(command=sys.executable, args=["-m", "gigstack_mcp"], env=env)
+    args = ["-m", "gigstack_mcp", "--toolsets", "default,payment_links"]  # request_payment: off by default
+    server = StdioServerParameters(command=sys.executable, args=args, env=env)
     with tempfile.TemporaryFile("w+") as errlog:
         async with Client(stdio_client(server, errlog=errlog)) as mcp:
             ok = await call_ok(

@@ -11,17 +11,15 @@ from pydantic import AfterValidator, EmailStr, Field, PrivateAttr, field_validat
 
 from ..clock import MEXICO
 from ._base import ListParams, Metadata, MetadataFilters, Out, Page, ToolParams, WireStatus, same_state, text
-from ._text import one_line, quoted, shown
-from .clients import Country, ForeignTaxId
+from ._text import quoted, shown
+from .lines import InvoiceClient, InvoiceLine
 from .sat import CurrencyCode, IdempotencyKey
-from .services import Price, ProductKey, Strict, Taxability, TaxLine, UnitKey, taxes_text
+from .services import Strict, TaxLine, taxes_text
 from .services import Tax as Tax
 
 # Advertised without their patterns (the name or the example says it; the patterns still validate):
 Uuid = Annotated[str, Field(pattern=r"^[0-9A-Fa-f-]{36}$")]  # a CFDI folio fiscal
 Use = Annotated[str, Field(pattern=r"^[A-Z]{1,2}[0-9]{2}$"), text("c_UsoCFDI, e.g. G03")]
-Rfc = Annotated[str, Field(pattern=r"^[A-Z&Ñ]{3,4}[0-9]{6}[A-Z0-9]{3}$"), text("RFC")]
-RegimenFiscal = Annotated[str, Field(pattern=r"^6[0-2][0-9]$"), text("c_RegimenFiscal, e.g. 601")]
 # c_FormaPago (gigstack-api.md §4.4): 01-06, 08, 12-15, 17, 23-31, 99
 PaymentForm = Annotated[
     str, Field(pattern=r"^(0[1-68]|1[2-57]|2[3-9]|3[01]|99)$"), text("c_FormaPago, e.g. 03")
@@ -52,40 +50,6 @@ MOTIVES = {
 # -- inputs ---------------------------------------------------------------------------------------
 
 
-class Item(Strict):
-    id: str | None = None  # a service's id: its fields are the defaults (the docstrings say it)
-    description: str | None = None
-    quantity: float | None = Field(None, gt=0)
-    unit_price: Price | None = None
-    product_key: ProductKey | None = None
-    unit_key: UnitKey | None = None
-    taxability: Taxability | None = None
-    taxes: list[Tax] | None = None
-    discount: float | None = Field(None, ge=0)
-    sku: str | None = Field(None, max_length=100)  # NoIdentificacion: e.g. the ticket on a global invoice
-
-
-class ZipOnly(Strict):
-    zip: str = Field(pattern=r"^[0-9]{5}$")
-    country: Country | None = None  # a foreign receiver's residence (c_Pais)
-
-
-class ClientSearch(Strict):
-    on_key: Literal["tax_id", "email"]
-    on_value: str
-
-
-class InvoiceClient(Strict):  # {id}, or the receiver's fiscal data
-    id: str | None = None
-    legal_name: str | None = None
-    tax_id: Rfc | None = None
-    foreign_tax_id: ForeignTaxId | None = None
-    tax_system: RegimenFiscal | None = None
-    email: EmailStr | None = None
-    address: ZipOnly | None = None
-    search: ClientSearch | None = None
-
-
 class GlobalInfo(Strict):
     periodicity: Literal["01", "02", "03", "04", "05"] = Field(description="c_Periodicidad")
     months: str = Field(pattern=r"^(0[1-9]|1[0-8])$", description="c_Meses")
@@ -97,9 +61,14 @@ class RelatedDocuments(Strict):
     documents: list[Uuid] = Field(min_length=1)
 
 
+class Complement(Strict):
+    type: str = Field(min_length=1)  # e.g. custom
+    data: str = Field(min_length=1, max_length=100_000)  # the complement's XML
+
+
 class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and preview_invoice's arguments
     client: InvoiceClient
-    items: list[Item] = Field(min_length=1)
+    items: list[InvoiceLine] = Field(min_length=1)
     use: Use | None = None
     payment_form: PaymentForm | None = None
     payment_method: Literal["PUE", "PPD"] | None = None  # default PUE
@@ -123,6 +92,11 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
     send_email: bool | None = None
     emails: list[EmailStr] | None = None
     metadata: Metadata | None = None
+    # gigstack-api.md §3.4 (create-income-invoice page): sent as given
+    complements: list[Complement] | None = None
+    addenda: str | None = Field(None, max_length=100_000)  # raw XML for cfdi:Addenda
+    invoice_pdf_notes: str | None = Field(None, max_length=2000)
+    return_files_urls: bool | None = None  # the answer carries the PDF and XML links
 
 
 class CreateInvoiceParams(InvoiceFields):
@@ -443,82 +417,5 @@ class InvoiceFiles(Out):
         return [EmbeddedResource(type="resource", resource=resource)]
 
 
-# -- preview (nothing stamped) ---------------------------------------------------------------------
-
-
-class PreviewReceiver(Out):
-    legal_name: str | None = None
-    tax_id: str | None = None
-    tax_system: str | None = None
-    zip: str | None = None
-    country: str | None = None  # ResidenciaFiscal, for a receiver abroad
-    foreign_tax_id: str | None = None  # NumRegIdTrib
-
-
-class PreviewItem(InvoiceItem):
-    discount: float | None = None
-
-
 def _money(x: float | None) -> str:
     return f"{x or 0:,.2f}"
-
-
-def _tax_text(t: TaxLine) -> str:
-    rate = "exento" if t.factor == "Exento" else f"{(t.rate or 0) * 100:g}%"
-    if t.factor == "Cuota":
-        rate = f"{t.rate:g} per unit"
-    sign = "-" if t.withholding else ""
-    amount = "" if t.amount is None else f" {sign}{_money(t.amount)}"
-    return f"{t.type} {'retenido ' if t.withholding else ''}{rate}{amount}"
-
-
-class InvoicePreview(Out):
-    invoice_type: Literal["I", "E"]
-    receiver: PreviewReceiver | None = None
-    items: list[PreviewItem]
-    subtotal: float
-    discount: float
-    transferred_taxes: float
-    withheld_taxes: float
-    total: float
-    currency: str
-    exchange_rate: float | None = None
-    use: str | None = None
-    payment_method: str | None = None
-    payment_form: str | None = None
-    warnings: list[str] | None = None
-    preview_token: str
-    expires_at: int
-
-    def as_text(self) -> str:
-        kind = "income invoice (factura)" if self.invoice_type == "I" else "egress invoice (nota de crédito)"
-        r = self.receiver or PreviewReceiver()
-        lines = [
-            f"PREVIEW of an {kind}: nothing has been stamped.",
-            f"Receiver: {quoted(r.legal_name, '?')}, RFC {shown(r.tax_id, '?')}, "
-            f"régimen {shown(r.tax_system, '?')}, CP {shown(r.zip, '?')}",
-        ]
-        for n, i in enumerate(self.items, 1):
-            taxes = "; ".join(_tax_text(t) for t in i.taxes or []) or "no taxes"
-            off = f" - discount {_money(i.discount)}" if i.discount else ""
-            lines.append(
-                f"{n}. {i.quantity:g} x {quoted(i.description)} ({shown(i.product_key)}) @ {_money(i.unit_price)}"
-                f" = {_money(i.amount)}{off} | {taxes}"
-            )
-        rate = f" (exchange rate {self.exchange_rate:g})" if self.exchange_rate else ""
-        lines += [
-            f"Subtotal {_money(self.subtotal)}"
-            + (f" | Discount -{_money(self.discount)}" if self.discount else "")
-            + f" | Taxes transferred {_money(self.transferred_taxes)}"
-            + (f" | Withheld -{_money(self.withheld_taxes)}" if self.withheld_taxes else ""),
-            f"TOTAL {_money(self.total)} {self.currency}{rate}",
-            f"Use: {self.use or '-'} | Method: {self.payment_method or '-'} | Form: {self.payment_form or '-'}",
-        ]
-        if self.warnings:
-            lines += ["Warnings:", *(f"- {one_line(w)}" for w in self.warnings)]
-        create = "create_income_invoice" if self.invoice_type == "I" else "create_egress_invoice"
-        lines.append(
-            f"After the user approves: {create} with the same arguments except invoice_type (the tool says "
-            f"it), plus preview_token={self.preview_token}"
-        )
-        return "\n".join(lines)

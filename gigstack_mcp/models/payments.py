@@ -12,7 +12,8 @@ from pydantic.json_schema import SkipJsonSchema
 from ._base import Metadata, MetadataFilters, Out, Page, ReadStatus, Strict, ToolParams, WireStatus
 from ._text import quoted, shown
 from .clients import Rfc
-from .invoices import MEXICO, InvoiceClient, InvoiceItem, InvoiceParty, Item, Moneda, PaymentForm
+from .invoices import MEXICO, InvoiceItem, InvoiceParty, Moneda, PaymentForm
+from .lines import InvoiceClient, Item
 from .sat import IdempotencyKey
 
 Currency = Moneda  # c_Moneda; default MXN

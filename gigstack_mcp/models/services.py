@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from ._base import ListFilters, Metadata, Out, Page, Strict, ToolParams, text
 from ._text import quoted, shown
 
 ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="c_ClaveProdServ, e.g. 80101500")]
-UnitKey = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$"), text("c_ClaveUnidad, e.g. E48")]
+
+
+def _clave_unidad(value: str) -> str:
+    """A SAT c_ClaveUnidad code as the catalog spells it (a few are mixed case, e.g. Ohm, Dx)."""
+    from ..catalogs import codes  # loaded on first use
+
+    if value not in codes("clave_unidad"):
+        raise ValueError(
+            f"unit_key {value!r} is not in SAT c_ClaveUnidad (spelled as there): e.g. E48 servicio, H87 "
+            "pieza, ACT actividad (lookup_catalog clave-unidad)"
+        )
+    return value
+
+
+UnitKey = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9]{2,3}$"), AfterValidator(_clave_unidad), text("c_ClaveUnidad, e.g. E48")
+]
 Taxability = Annotated[str, Field(pattern=r"^0[1-8]$"), text("c_ObjetoImp")]
 Price = Annotated[float, Field(gt=0)]
 ServiceId = Annotated[str, Field(min_length=1)]

@@ -140,8 +140,8 @@ def collect_payment(
         f"Goal: collect a payment from {client or '(ask who)'}.",
         [
             "Find the client with list_clients.",
-            "Ask: not paid yet (request_payment: a payment link; ask for allowed methods) or already received "
-            "(register_payment with the real forma de pago).",
+            "Ask: not paid yet (request_payment: a payment link, in the payment_links toolset; ask for "
+            "allowed methods) or already received (register_payment with the real forma de pago).",
             "Invoiced in parts (PPD): register_payment with automation_type ppd_invoice_and_complement stamps "
             "the PPD invoice and this payment's complement (REP); list_payment_complements invoice_id=… shows "
             "the complements of a PPD invoice and get_income_invoice its last_balance.",
@@ -151,7 +151,8 @@ def collect_payment(
             "its payment complement (REP) must be issued in gigstack's app; the statement nets it.",
             "To say what the client still owes, call get_client_statement (open invoices, credit notes, "
             "payments, net owed).",
-            "If the payment was pending and is now paid, mark_payment_paid with the forma de pago.",
+            "If a payment link was paid outside gigstack, mark_payment_paid (payment_links) with the forma "
+            "de pago.",
             "Report status, amounts and any invoice or complement created, with links.",
         ],
     )

@@ -18,6 +18,7 @@ from ..clock import MEXICO  # the issuer's local date decides the year
 from ..sat import global_year_range
 from . import clients
 from ._core import Ctx, conflict, invalid, now
+from ._fiscal import RFC_RE, ZIP_RE
 from ._store import Doc, Store, new_id
 
 COLL = "invoices"
@@ -82,9 +83,24 @@ def _service_for(ctx: Ctx, item: dict[str, Any]) -> Doc | None:
     return None
 
 
+def _check_third_party(third: dict[str, Any], where: str) -> None:
+    """ACuentaTerceros is checked like a receptor: RFC shape, CFDI 4.0 régimen, 5-digit zip."""
+    rfc = str(third.get("tax_id") or "").upper()
+    if not RFC_RE.match(rfc):
+        raise invalid(f"{where}.tax_id {rfc or '(missing)'} is not a valid RFC")
+    if not third.get("legal_name"):
+        raise invalid(f"{where}.legal_name is required (NombreACuentaTerceros)")
+    if str(third.get("tax_system")) not in catalogs.codes("regimen_fiscal"):
+        raise invalid(f"{where}.tax_system {third.get('tax_system')} is not a CFDI 4.0 régimen fiscal")
+    if not ZIP_RE.match(str(third.get("zip") or "")):
+        raise invalid(f"{where}.zip {third.get('zip')} must be a 5-digit postal code")
+
+
 def build_item(ctx: Ctx, raw: dict[str, Any], index: int) -> dict[str, Any]:
     """One concepto: service fields inherited (item fields win), amounts and taxes from cfdi_math."""
     where = f"items.{index}"
+    if raw.get("third_party") is not None:
+        _check_third_party(raw["third_party"], f"{where}.third_party")
     item = cfdi_math.inherit(_service_for(ctx, raw), raw)
     if not item.get("description"):
         raise invalid(f"{where}.description is required (or reference a service by id)")
@@ -198,6 +214,11 @@ def build_invoice(ctx: Ctx, body: dict[str, Any], invoice_type: InvoiceType) -> 
         "emails": body.get("emails") or [],
         "send_email": bool(body.get("send_email", False)),
         "metadata": body.get("metadata") or {},
+        # stored as sent (gigstack-api.md §3.4); the PDF shows the notes
+        "complements": body.get("complements") or [],
+        "addenda": body.get("addenda"),
+        "invoice_pdf_notes": body.get("invoice_pdf_notes"),
+        "return_files_urls": body.get("return_files_urls"),
         "created_at": t,
         "livemode": False,
         "team": ctx.team,
@@ -315,6 +336,7 @@ def view(ctx: Ctx, doc: Doc, *, created: bool = False) -> Doc:
     out = dict(doc)
     if created:
         out["status"] = "stamped"
-    if ctx.sandbox is not None:
+    # The sandbox links the files on every answer, unless a create asked for none (return_files_urls false)
+    if ctx.sandbox is not None and not (created and doc.get("return_files_urls") is False):
         out["files"] = file_urls(ctx, doc)
     return out

@@ -68,6 +68,8 @@ def create(ctx: Ctx, body: dict[str, Any]) -> tuple[Doc, bool]:
                 _apply(existing, body)
                 ctx.store.put(ctx.team, COLL, existing)
             return existing, False
+        # auto_create false: not found. Absent: created, like POST /clients' own upsert (gigstack
+        # documents no default; its CLI always sends true)
         if search.get("auto_create") is False:
             raise invalid(f"no client with {search['on_key']} = {search['on_value']}", "Client not found")
     doc: Doc = {

@@ -213,6 +213,18 @@ def cfdi_xml(inv: dict[str, Any]) -> bytes:
                 ret = ET.SubElement(node, _q("cfdi", "Retenciones"))
                 for t in held:
                     ET.SubElement(ret, _q("cfdi", "Retencion"), _tax_attrs(t))
+        third = item.get("third_party")
+        if third:  # Anexo 20: after the concepto's Impuestos
+            ET.SubElement(
+                c,
+                _q("cfdi", "ACuentaTerceros"),
+                _attrs(
+                    RfcACuentaTerceros=third.get("tax_id"),
+                    NombreACuentaTerceros=third.get("legal_name"),
+                    RegimenFiscalACuentaTerceros=third.get("tax_system"),
+                    DomicilioFiscalACuentaTerceros=third.get("zip"),
+                ),
+            )
     if not is_payment:
         _summary_taxes(root, inv)
     comp = ET.SubElement(root, _q("cfdi", "Complemento"))
@@ -259,7 +271,26 @@ def cfdi_xml(inv: dict[str, Any]) -> bytes:
             SelloSAT=stamp.get("sello"),
         ),
     )
+    addenda = _addenda(inv.get("addenda"))
+    if addenda is not None:
+        root.append(addenda)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+
+
+def _addenda(raw: Any) -> ET.Element | None:
+    """cfdi:Addenda (after the Complemento) holding the invoice's `addenda` XML, when it is well-formed
+    XML without a DOCTYPE (so no entity is declared: nothing to expand or fetch; expat never fetches
+    external ones). Anything else stays only stored, as the sandbox's PAC would not carry it either."""
+    if not isinstance(raw, str) or not raw.strip() or "<!DOCTYPE" in raw.upper():
+        return None
+    try:
+        content = ET.fromstring(f"<addenda>{raw}</addenda>")
+    except ET.ParseError:
+        return None
+    node = ET.Element(_q("cfdi", "Addenda"))
+    node.text = content.text
+    node.extend(list(content))
+    return node
 
 
 # -- PDF ----------------------------------------------------------------------------------------------------
@@ -302,6 +333,8 @@ def _lines(inv: dict[str, Any]) -> list[str]:
             f"(saldo anterior {float(p.get('previous_balance') or 0):,.2f}, "
             f"insoluto {float(p.get('remaining_balance') or 0):,.2f})"
         )
+    if inv.get("invoice_pdf_notes"):
+        out += ["", f"Notas: {inv['invoice_pdf_notes']}"]
     if inv.get("status") == "cancelled":
         motive = inv.get("motive") or ""
         out.append(

@@ -5,13 +5,25 @@ from ..registry import select as _select
 from .catalogs import catalogs
 from .clients import clients, portal
 from .invoices import invoices
-from .payments import payments
+from .payments import payment_links, payments
 from .receipts import receipts
 from .services import service_admin, services
 from .teams import teams
 from .users import users
 
-TOOLSETS = [clients, portal, services, service_admin, invoices, payments, receipts, catalogs, teams, users]
+TOOLSETS = [
+    clients,
+    portal,
+    services,
+    service_admin,
+    invoices,
+    payments,
+    payment_links,
+    receipts,
+    catalogs,
+    teams,
+    users,
+]
 
 
 def all_toolsets() -> dict[str, Toolset]:

@@ -23,7 +23,6 @@ from ..models.invoices import (
     InvoiceFields,
     InvoiceFiles,
     InvoicePage,
-    InvoicePreview,
     InvoiceRow,
     IssuedInvoice,
     ListComplementsParams,
@@ -32,6 +31,7 @@ from ..models.invoices import (
     PreviewInvoiceParams,
     UuidParams,
 )
+from ..models.preview import InvoicePreview
 from ..models.receipts import ListReceiptsParams, Receipt, ReceiptPage
 from ..registry import GuardViolation, Toolset
 
@@ -209,6 +209,29 @@ async def _services(api: Api, items: list[dict[str, Any]]) -> dict[str, dict[str
     return found
 
 
+SERVICE_SCAN = 500  # services read at most to find one by SKU (the API has no SKU filter)
+
+
+async def _by_sku(api: Api, items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """For each item with `search` (on_key sku), the service with that SKU; None when the line stands
+    on its own fields (no search, or auto_create: gigstack makes the service from the line). No match
+    without auto_create is refused, as gigstack would."""
+    wanted = [i.get("search") for i in items]
+    if not any(wanted):
+        return [None] * len(items)
+    rows = await api.collect("/services", max_items=SERVICE_SCAN)
+    out: list[dict[str, Any] | None] = []
+    for n, search in enumerate(wanted):
+        hit = next((r for r in rows if search and str(r.get("sku")) == search["on_value"]), None)
+        if search and hit is None and not search.get("auto_create"):
+            raise GuardViolation(
+                f"items.{n}.search: no service with sku {quoted(search['on_value'])}; set auto_create true to "
+                "create it from this line, or give the line's own fields without search"
+            )
+        out.append(hit)
+    return out
+
+
 def _abroad(receiver: dict[str, Any]) -> dict[str, Any]:
     """What the CFDI says of a receiver abroad (ResidenciaFiscal, NumRegIdTrib); nothing for a Mexican one."""
     country = (receiver.get("address") or {}).get("country")
@@ -225,10 +248,10 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
     warnings = await _guard_invoice(api, p, p.invoice_type)
     body = p.body()
     receiver = await wiring.receiver(api, body["client"]) or {}
-    services = await _services(api, body["items"])
+    services, found = await _services(api, body["items"]), await _by_sku(api, body["items"])
     items = []
     for n, raw in enumerate(body["items"]):
-        item = cfdi_math.inherit(services.get(raw.get("id") or ""), raw)
+        item = cfdi_math.inherit(services.get(raw.get("id") or "") or found[n], raw)
         if not item.get("description"):
             raise GuardViolation(f"items.{n}.description is required (or reference a service by id)")
         try:

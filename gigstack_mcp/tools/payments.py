@@ -1,4 +1,5 @@
-"""Payments toolset: payment links, payments received (with their invoice or PPD complements), refunds."""
+"""Payments toolsets: payments received (with their invoice or PPD complements), refunds; and, off by
+default, payment links (request one, mark one paid outside gigstack)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from ..models.payments import (
 )
 from ..registry import GuardViolation, Toolset
 
-payments = Toolset("payments", "Payments: links, payments received, PPD complements, refunds.")
+payments = Toolset("payments", "Payments received (PUE invoice or PPD complement), refunds, cancellations.")
+# Off by default: the default tools/list stays within its budget (issue 13), and registering money
+# already received is the common case; links are one --toolsets away.
+payment_links = Toolset("payment_links", "Payment links: request a payment, mark a link paid.")
 
 NOT_A_FORM = (
     "payment_form 99 (por definir) is not how money is paid: ask the user how it was received "
@@ -74,7 +78,7 @@ async def get_payment(api: Api, p: PaymentIdParams) -> Payment:
     return await api.get(f"/payments/{p.id}", Payment)
 
 
-@payments.write("Request a payment", guard=_guard_new_payment)
+@payment_links.write("Request a payment", guard=_guard_new_payment)
 async def request_payment(api: Api, p: RequestPaymentParams) -> Payment:
     """Create a payment link (short_url) for money not received yet. Ask which methods to allow and
     whether to invoice once paid."""
@@ -102,7 +106,7 @@ async def register_payment(api: Api, p: RegisterPaymentParams) -> Payment:
     )
 
 
-@payments.write("Mark payment paid")
+@payment_links.write("Mark payment paid")
 async def mark_payment_paid(api: Api, p: MarkPaidParams) -> Payment:
     """Mark a pending payment link as paid outside gigstack; runs its automation."""
     if p.payment_form == "99":

@@ -74,7 +74,8 @@ def _objetoimp(doc: _Doc) -> Iterator[_F]:
             continue
         rule_ = row["impuestos_concepto"]
         types = {(_tax_type(t), _withholding(t)) for t in taxes}
-        from_service = "id" in item and item.get("taxes") is None  # the service's own taxes apply
+        # a service (by id, or found by SKU through search): its own taxes apply
+        from_service = ("id" in item or "search" in item) and item.get("taxes") is None
         if rule_ == "requerido" and not taxes and not from_service:
             yield _F(
                 f"{path}.taxes",
