@@ -21,6 +21,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:  # imported when the first call makes the client (keeps start-up light)
     from .client import GigstackClient
+    from .shared_redis import SharedRedis
 
 log = logging.getLogger("gigstack_mcp")
 M = TypeVar("M", bound=BaseModel)
@@ -100,7 +101,7 @@ class AppState:
     """Lives for the server's lifetime. The client and sandbox start lazily on the first tool call, so
     `tools/list` answers as fast as a bare SDK server."""
 
-    def __init__(self, settings: Settings, oversight: Any) -> None:
+    def __init__(self, settings: Settings, oversight: Any, redis: SharedRedis | None = None) -> None:
         self.settings = settings
         # Fiscal data the guard rails need, briefly cached (guards/wiring.py).
         self.fiscal_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
@@ -112,7 +113,8 @@ class AppState:
             settings.confirm_secret.get_secret_value() if settings.confirm_secret else secrets.token_hex(32)
         )
         self.confirm_secret = secret.encode()
-        self.spent = spent_store(settings)  # spent confirmations: this process, or Redis for replicas
+        self.redis = redis  # the server's one Redis client, shared with the policy's counters
+        self.spent = spent_store(redis)  # spent confirmations: this process, or Redis for replicas
         # oversight.Oversight: spend policy and audit trail, made by server.py (oversight imports this
         # module, so this one names it only in words)
         self.oversight = oversight
@@ -184,6 +186,8 @@ class AppState:
         for keyed in self._keyed.values():
             await keyed.aclose()
         await self.spent.aclose()
+        if self.redis is not None:  # after both of its users
+            await self.redis.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
 
