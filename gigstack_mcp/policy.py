@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .guards.refusal import GuardViolation, Refused
 from .shared_redis import SharedRedis, shared
 
 MEXICO = ZoneInfo("America/Mexico_City")
@@ -193,13 +194,20 @@ class CallFacts:
     stamps: int = 0
 
 
-class PolicyRefusal(Exception):
-    """Refused by the policy: nothing was sent. The text names the rule, the limit, the amount and what
-    the user can do, in Spanish and English."""
+class PolicyRefusal(GuardViolation):
+    """Refused by the policy: nothing was sent. The text names the rule (its policy key, e.g.
+    `money.max_payment_mxn`), the limit, the amount and what the user can do, in Spanish and English;
+    the structured refusal carries the rule, the amount and the limit."""
 
     def __init__(self, rule: str, en: str, es: str, limit: Any = None, amount: Any = None) -> None:
         self.rule, self.en, self.es, self.limit, self.amount = rule, en, es, limit, amount
-        super().__init__(f"Refused by policy rule {rule}: {en} / Política {rule}: {es}")
+        refused = Refused(
+            rule,
+            "amount_mxn" if amount is not None else "",
+            amount,
+            f"at most {limit:,.2f}" if isinstance(limit, int | float) else "",
+        )
+        super().__init__(f"Refused by policy rule {rule}: {en} / Política {rule}: {es}", [refused])
 
 
 def _mxn(x: float) -> str:

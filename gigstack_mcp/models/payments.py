@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import EmailStr, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from ..guards.refusal import RefusedArgument, refuse
 from ._base import ListParams, Metadata, Out, Page, Strict, ToolParams
 from ._text import quoted, shown
 from .invoices import MEXICO, InvoiceClient, InvoiceItem, InvoiceParty, Item, Moneda, PaymentForm
@@ -97,7 +98,10 @@ class RegisterPaymentParams(_NewPayment):
     @classmethod
     def _no_invoices_field(cls, value: Any) -> None:
         if value is not None:
-            raise ValueError(NO_INVOICES_FIELD)
+            rule = refuse(
+                "PAYMENT-NO-INVOICES", NO_INVOICES_FIELD, field="invoices", allowed="no such argument"
+            )
+            raise RefusedArgument(rule)
 
 
 class MarkPaidParams(PaymentIdParams):
