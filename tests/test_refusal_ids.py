@@ -203,6 +203,21 @@ async def test_an_unreachable_confirmation_record_names_its_rule(sandbox):
 
 
 @one_era
+async def test_a_team_outside_the_callers_token_names_its_rule(sandbox):
+    """Over HTTP (team boundaries come with MCP tokens): a named team and an account-wide resource."""
+    from .test_http import connect
+    from .test_tenants import PINNED, serve, tenant_tokens
+
+    with serve(sandbox, tenant_tokens()) as srv:
+        async with connect(srv.url, PINNED, "legacy") as mcp:
+            args = {"id": "client_acme", "team": "team_other"}
+            entry = await refused(mcp, sandbox, "get_client", args, "TEAM-NOT-ALLOWED")
+            assert (entry["value"], entry["allowed"]) == ("team_other", "'team_sandbox'")
+            await refused(mcp, sandbox, "list_teams", {}, "TEAM-NOT-ALLOWED")
+    assert not sandbox.state.api_requests()
+
+
+@one_era
 async def test_policy_refusals_carry_their_rule_amount_and_limit(sandbox, tmp_path):
     policy = tmp_path / "policy.toml"
     policy.write_text("[defaults.money]\nmax_invoice_mxn = 1000\n", encoding="utf-8")

@@ -35,6 +35,8 @@ REFUSALS: dict[str, str] = {
     "RECEIPT-NO-CLIENT": "stamp_receipt to client: the receipt has no client and no fiscal_information was given.",
     "RECEIPT-INVOICED": "cancel_receipt: the receipt is already invoiced (cancel that invoice instead).",
     "RECEIPT-TWICE": "A global income invoice whose lines name open receipts (sku): they would be invoiced twice.",
+    "TEAM-NOT-ALLOWED": "HTTP: the caller's MCP token is pinned to other teams, or the resource is "
+    "account-wide (teams, users) and the token is pinned (docs/http.md).",
     "TEAM-NOT-MEMBER": "remove_team_member: the user is not a member of that team.",
     "ITEM-DESCRIPTION": "preview_invoice: an item has no description and references no service.",
     "ITEM-AMOUNTS": "preview_invoice: an item's quantity, price, discount or taxes cannot be computed.",

@@ -97,13 +97,13 @@ async def call(
     spec: ToolSpec, params: type[ToolParams], ctx: Any, confirmation: Any, kwargs: dict[str, Any]
 ) -> Any:
     """The tool body: every step, with the policy watch told how it ended."""
-    try:
-        p = parse(params, kwargs)
-    except GuardViolation as exc:  # refused before anything is read: as an invalid argument, unrecorded
-        return refusal_result(spec, exc)
     if asked_live(ctx, confirmation):
         phase_reads.set({})  # the user was asked during this request: re-check the target before acting
-    api = open_api(ctx, p)
+    try:
+        p = parse(params, kwargs)
+        api = open_api(ctx, p)
+    except GuardViolation as exc:  # an argument a rule refuses, a team outside the caller's: unrecorded
+        return refusal_result(spec, exc)
     watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p, confirmable=spec.confirmable)
     try:
         decision = await watch.begin()  # the spend policy; its refusals are recorded by begin()
