@@ -15,12 +15,14 @@ import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, SecretStr
 
+from .guards.refusal import GuardViolation, refuse
 from .guards.spent import spent_store
 from .models import ListParams, Page, ToolParams, Unreadable, quoted, read
 from .settings import Settings
 
 if TYPE_CHECKING:  # imported when the first call makes the client (keeps start-up light)
     from .client import GigstackClient
+    from .shared_redis import SharedRedis
 
 log = logging.getLogger("gigstack_mcp")
 M = TypeVar("M", bound=BaseModel)
@@ -30,9 +32,14 @@ M = TypeVar("M", bound=BaseModel)
 SANDBOX_KEY = "sk_test_" + secrets.token_urlsafe(24)
 
 
-class TeamNotAllowed(ToolError):
+class TeamNotAllowed(GuardViolation, ToolError):
     """A caller pinned to some teams named another one (or an account-wide resource): refused before
-    anything is sent to gigstack."""
+    anything is sent to gigstack (rule TEAM-NOT-ALLOWED). Also a ToolError: wherever it is not handled
+    as a refusal, the SDK still answers it as an anticipated tool error."""
+
+    def __init__(self, message: str, value: str | None = None, allowed: str = "") -> None:
+        rule = refuse("TEAM-NOT-ALLOWED", message, field="team", value=value, allowed=allowed)
+        super().__init__(str(rule), rule.refused)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,9 @@ class Credentials:
         if self.teams is not None and team not in self.teams:
             raise TeamNotAllowed(
                 f"Refused (403): this MCP token may only act on team {_listed(self.teams)}, not {team!r}. "
-                "Nothing was sent to gigstack; leave `team` out to use the token's own team."
+                "Nothing was sent to gigstack; leave `team` out to use the token's own team.",
+                team,
+                _listed(self.teams),
             )
 
     def check_path(self, path: str) -> None:
@@ -73,13 +82,15 @@ class Credentials:
         if (
             "." in parts or ".." in parts
         ):  # ids are single segments already (models/_base.py); belt and braces
-            raise TeamNotAllowed(f"Refused (403): {path!r} is not a plain resource path.")
+            raise TeamNotAllowed(f"Refused (403): {path!r} is not a plain resource path.", path)
         if parts[0] == "teams" and len(parts) > 1 and parts[1] != "integrations":
             self.check_team(parts[1])
         elif parts[0] in ("teams", "users"):
             raise TeamNotAllowed(
                 f"Refused (403): this MCP token may only act on team {_listed(self.teams)}; "
-                f"{'/'.join(parts[:1])} is account-wide (all teams of the key). Nothing was sent to gigstack."
+                f"{'/'.join(parts[:1])} is account-wide (all teams of the key). Nothing was sent to gigstack.",
+                parts[0],
+                _listed(self.teams),
             )
 
 
@@ -100,7 +111,7 @@ class AppState:
     """Lives for the server's lifetime. The client and sandbox start lazily on the first tool call, so
     `tools/list` answers as fast as a bare SDK server."""
 
-    def __init__(self, settings: Settings, oversight: Any) -> None:
+    def __init__(self, settings: Settings, oversight: Any, redis: SharedRedis | None = None) -> None:
         self.settings = settings
         # Fiscal data the guard rails need, briefly cached (guards/wiring.py).
         self.fiscal_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
@@ -112,7 +123,8 @@ class AppState:
             settings.confirm_secret.get_secret_value() if settings.confirm_secret else secrets.token_hex(32)
         )
         self.confirm_secret = secret.encode()
-        self.spent = spent_store(settings)  # spent confirmations: this process, or Redis for replicas
+        self.redis = redis  # the server's one Redis client, shared with the policy's counters
+        self.spent = spent_store(redis)  # spent confirmations: this process, or Redis for replicas
         # oversight.Oversight: spend policy and audit trail, made by server.py (oversight imports this
         # module, so this one names it only in words)
         self.oversight = oversight
@@ -184,6 +196,8 @@ class AppState:
         for keyed in self._keyed.values():
             await keyed.aclose()
         await self.spent.aclose()
+        if self.redis is not None:  # after both of its users
+            await self.redis.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
 

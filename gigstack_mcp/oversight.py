@@ -19,6 +19,7 @@ from . import policy as pol
 if TYPE_CHECKING:
     from .context import Api
     from .settings import Settings
+    from .shared_redis import SharedRedis
 
 log = logging.getLogger("gigstack_mcp.oversight")
 # `asked`: a destructive call that only returned its preview and token: nothing happened, nothing recorded.
@@ -57,16 +58,22 @@ def _principal() -> str:
 class Oversight:
     """Per-process: the policy in force, the cap counters and the audit log."""
 
-    def __init__(self, settings: Settings, *, clock=clock.now, counters: pol.Counters | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock=clock.now,
+        counters: pol.Counters | None = None,
+        redis: SharedRedis | None = None,
+    ) -> None:
         self.settings, self.clock = settings, clock
         self.policy = (
             pol.PolicyHolder(settings.policy, on_error=lambda m: log.error("%s", m))
             if settings.policy
             else None
         )
-        if counters is None:
-            url = settings.mcp_redis_url.get_secret_value() if settings.mcp_redis_url else None
-            counters = pol.RedisCounters(url) if url else pol.LocalCounters()
+        if counters is None:  # `redis`: the server's one client (GIGSTACK_MCP_REDIS_URL), when it has one
+            counters = pol.RedisCounters(redis) if redis is not None else pol.LocalCounters()
         self.counters = counters
         target = (settings.audit_log or "stderr").strip()
         key = settings.audit_key.get_secret_value().encode() if settings.audit_key else b""

@@ -36,6 +36,8 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .clock import MEXICO
+from .guards.refusal import GuardViolation, Refused
+from .shared_redis import SharedRedis, shared
 
 MoneyKind = Literal["invoice", "payment", "refund"]
 
@@ -191,13 +193,20 @@ class CallFacts:
     stamps: int = 0
 
 
-class PolicyRefusal(Exception):
-    """Refused by the policy: nothing was sent. The text names the rule, the limit, the amount and what
-    the user can do, in Spanish and English."""
+class PolicyRefusal(GuardViolation):
+    """Refused by the policy: nothing was sent. The text names the rule (its policy key, e.g.
+    `money.max_payment_mxn`), the limit, the amount and what the user can do, in Spanish and English;
+    the structured refusal carries the rule, the amount and the limit."""
 
     def __init__(self, rule: str, en: str, es: str, limit: Any = None, amount: Any = None) -> None:
         self.rule, self.en, self.es, self.limit, self.amount = rule, en, es, limit, amount
-        super().__init__(f"Refused by policy rule {rule}: {en} / Política {rule}: {es}")
+        refused = Refused(
+            rule,
+            "amount_mxn" if amount is not None else "",
+            amount,
+            f"at most {limit:,.2f}" if isinstance(limit, int | float) else "",
+        )
+        super().__init__(f"Refused by policy rule {rule}: {en} / Política {rule}: {es}", [refused])
 
 
 def _mxn(x: float) -> str:
@@ -356,20 +365,18 @@ return 0
 
 
 class RedisCounters:
-    """Counters shared by replicas through Redis (the same server as the confirmation nonces)."""
+    """Counters shared by replicas through Redis. `redis`: the server's one client (shared_redis.py, also
+    used by the spent confirmations), or a URL for a client of its own."""
 
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._redis: Any = None
+    def __init__(self, redis: SharedRedis | str) -> None:
+        self._redis, self._owned = shared(redis)
         self._script: Any = None
 
     def _client(self) -> Any:
-        if self._redis is None:  # imported on first use: start-up and tools/list never pay for it
-            import redis.asyncio
-
-            self._redis = redis.asyncio.Redis.from_url(self._url, socket_timeout=2, socket_connect_timeout=2)
-            self._script = self._redis.register_script(_RESERVE)
-        return self._redis
+        client = self._redis.client()  # redis is imported on first use: start-up never pays for it
+        if self._script is None or self._script.registered_client is not client:
+            self._script = client.register_script(_RESERVE)
+        return client
 
     async def reserve(self, charges: list[Charge]) -> Charge | None:
         if not charges:
@@ -394,9 +401,8 @@ class RedisCounters:
             pass  # a lost release only makes the cap stricter, never looser
 
     async def aclose(self) -> None:
-        if self._redis is not None:
+        if self._owned:
             await self._redis.aclose()
-            self._redis = None
 
 
 def cap_refusal(over: Charge, facts: CallFacts) -> PolicyRefusal:

@@ -56,8 +56,10 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
         from .oversight import Oversight
+        from .shared_redis import SharedRedis
 
-        state = AppState(settings, Oversight(settings))
+        redis = SharedRedis.from_settings(settings)  # one client: spent confirmations and policy caps
+        state = AppState(settings, Oversight(settings, redis=redis), redis=redis)
         try:
             yield state
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
-import ipaddress
 import json as jsonlib
 import logging
 import re
@@ -19,16 +18,18 @@ import httpx
 import stamina
 from pydantic import SecretStr
 
+from . import _files
 from ._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
-    DownloadError,
     GigstackError,
     ResponseRefused,
     error_class,
     parse_error_body,
 )
+from ._files import DEFAULT_FILE_HOSTS
+from ._transport import ShardedTransport
 
 log = logging.getLogger("gigstack_mcp.client")
 
@@ -38,8 +39,6 @@ BODY_IDEMPOTENCY_PATHS = frozenset(
     {"/payments/register", "/payments/request", "/invoices/income", "/invoices/egress", "/receipts"}
 )
 MAX_RETRY_AFTER = 60.0
-# Where gigstack serves invoice PDF/XML links (gigstack-api.md, "Get Invoice Files"). `*.` = subdomains.
-DEFAULT_FILE_HOSTS = ("storage.gigstack.io",)
 # Paths are built from ids the caller gave (f"/clients/{id}"). One that would not address exactly that
 # object is never sent: a "." or ".." segment (normalized away: "../services" leaves /clients), "?" or
 # "#" (would cut the id short), "%" (decoded by the server into the above), "\\", spaces or control
@@ -98,36 +97,6 @@ class _Retryable(Exception):
         self.error = error
         self.wait = wait
         self.sent = sent
-
-
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """A few small connection pools instead of one big one; each request goes to the least busy.
-
-    httpcore's pool walks every connection it holds on each request and each response, polling every
-    idle socket: with 50 calls in flight through one pool, that walk was a third of the HTTP server's
-    CPU per call (docs/benchmarks.md, "HTTP transport"). Sequential calls all use the first pool, so
-    they keep reusing one connection (one TLS handshake with the real API, not one per pool).
-    """
-
-    def __init__(self, shards: int = 8, connections_per_shard: int = 16) -> None:
-        limits = httpx.Limits(
-            max_connections=connections_per_shard, max_keepalive_connections=connections_per_shard
-        )
-        tls = httpx.create_ssl_context()  # one CA bundle load (~20 ms), not one per pool
-        self._pools = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(shards)]
-        self._busy = [0] * shards
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        shard = min(range(len(self._pools)), key=self._busy.__getitem__)
-        self._busy[shard] += 1
-        try:
-            return await self._pools[shard].handle_async_request(request)
-        finally:
-            self._busy[shard] -= 1
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
 
 
 class GigstackClient:
@@ -482,68 +451,14 @@ class GigstackClient:
             if not (page.get("has_more") and cursor):
                 return
 
-    # -- file downloads ---------------------------------------------------------------------------
+    # -- file downloads (client/_files.py) ---------------------------------------------------------
 
     def file_link_refusal(self, url: str) -> str | None:
-        """Why a file link may not be fetched, or None. Allowed: https on a configured file host
-        (`*.example.com` = its subdomains), an origin configured with its scheme (`http://host:port`),
-        and the API's own origin (the embedded or configured sandbox serves its files there). Never a
-        link with credentials, nor an IP address in a private, loopback or link-local range."""
-        try:
-            link = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError):
-            return "it is not a valid URL"
-        host = (link.host or "").lower()
-        if not host or link.userinfo:
-            return "it has no host, or carries credentials"
-        api = httpx.URL(self.api_url)
-        if (link.scheme, host, link.port) == (api.scheme, (api.host or "").lower(), api.port):
-            return None
-        origin = f"{link.scheme}://{host}" + (f":{link.port}" if link.port else "")
-        if origin in self._file_hosts:
-            return None
-        if link.scheme != "https":
-            return f"it is {link.scheme}, not https"
-        try:
-            ip = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            ip = None
-        if ip is not None and not ip.is_global:
-            return f"{host} is a private, loopback or reserved address"
-        for allowed in self._file_hosts:
-            if host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:])):
-                return None
-        return f"{host} is not one of gigstack's file hosts (GIGSTACK_FILE_HOSTS)"
+        """Why a file link may not be fetched (host, scheme, credentials, private address), or None."""
+        return _files.link_refusal(url, self.api_url, self._file_hosts)
 
     async def download(self, url: str, max_bytes: int) -> tuple[bytes, bool]:
-        """Up to `max_bytes` of a file link, and whether the file was longer. Raises DownloadError for a
-        link outside the allowed hosts, a redirect (never followed: it could lead anywhere, loopback
-        included), an error status or a failed connection. The API key is never sent with it."""
-        why = self.file_link_refusal(url)
-        if why:
-            raise DownloadError(f"not downloaded: {why}", method="GET", path=url[:200])
-        data = bytearray()
-        try:
-            async with self._http.stream(
-                "GET", url, headers={"Accept": "*/*"}, follow_redirects=False
-            ) as response:
-                if response.is_redirect:
-                    target = httpx.URL(response.headers.get("location", "")).host or "elsewhere"
-                    raise DownloadError(
-                        f"not downloaded: the file link redirects (to {target}); redirects are not followed",
-                        method="GET",
-                        path=url[:200],
-                    )
-                if response.status_code >= 400:
-                    raise DownloadError(
-                        f"the file host answered HTTP {response.status_code}", method="GET", path=url[:200]
-                    )
-                async for chunk in response.aiter_bytes():  # stops reading one chunk past the cap
-                    data += chunk
-                    if len(data) > max_bytes:
-                        return bytes(data[:max_bytes]), True
-        except httpx.HTTPError as exc:
-            raise DownloadError(
-                f"could not download the file ({type(exc).__name__})", method="GET", path=url[:200]
-            ) from None
-        return bytes(data), False
+        """Up to `max_bytes` of a file link through this client's pools, and whether the file was longer.
+        Raises DownloadError (link refused, redirect, error status, failed connection); the API key is
+        never sent with it."""
+        return await _files.download(self._http, url, max_bytes, self.file_link_refusal(url))

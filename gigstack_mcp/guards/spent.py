@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from ..settings import Settings
+from ..shared_redis import SharedRedis, shared
 
 Clock = Callable[[], float]
 KEY_PREFIX = "gigstack-mcp:spent:"
@@ -68,42 +67,32 @@ class MemorySpentStore:
 
 
 class RedisSpentStore:
-    """Spent nonces in Redis: `SET key 1 NX EX <seconds left>`, atomic across every replica.
+    """Spent nonces in Redis: `SET key 1 NX EX <seconds left>`, atomic across every replica. `redis`: the
+    server's one client (shared_redis.py, also used by the policy's counters), or a URL for a client of
+    its own; imported on the first spend, so start-up and `tools/list` never pay for it."""
 
-    `redis` is imported on the first spend, so start-up and `tools/list` never pay for it."""
-
-    def __init__(self, url: str, clock: Clock = time.time, timeout: float = 2.0) -> None:
-        self._url, self.clock, self.timeout = url, clock, timeout
-        self._redis: Any = None
-
-    def _client(self) -> Any:
-        if self._redis is None:
-            import redis.asyncio
-
-            self._redis = redis.asyncio.Redis.from_url(
-                self._url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
-            )
-        return self._redis
+    def __init__(self, redis: SharedRedis | str, clock: Clock = time.time) -> None:
+        self._redis, self._owned = shared(redis)
+        self.clock = clock
 
     async def spend(self, nonce: str, expires_at: float) -> bool:
         import redis.exceptions
 
         seconds = max(1, math.ceil(expires_at - self.clock()))
         try:
-            first = await self._client().set(KEY_PREFIX + nonce, b"1", nx=True, ex=seconds)
+            first = await self._redis.client().set(KEY_PREFIX + nonce, b"1", nx=True, ex=seconds)
         except (redis.exceptions.RedisError, OSError) as exc:
             # The URL may hold a password: name the error's kind only.
             raise StoreUnavailable(f"Redis did not answer ({type(exc).__name__})") from None
         return bool(first)
 
     async def aclose(self) -> None:
-        if self._redis is not None:
+        if self._owned:
             await self._redis.aclose()
-            self._redis = None
 
 
-def spent_store(settings: Settings, clock: Clock = time.time) -> SpentStore:
-    """Redis when GIGSTACK_MCP_REDIS_URL is set, else this process's memory."""
-    if settings.mcp_redis_url is not None:
-        return RedisSpentStore(settings.mcp_redis_url.get_secret_value(), clock)
+def spent_store(redis: SharedRedis | None, clock: Clock = time.time) -> SpentStore:
+    """Redis when the server has one (GIGSTACK_MCP_REDIS_URL), else this process's memory."""
+    if redis is not None:
+        return RedisSpentStore(redis, clock)
     return MemorySpentStore(clock=clock)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import EmailStr, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from ..guards.refusal import RefusedArgument, refuse
 from ._base import Metadata, MetadataFilters, Out, Page, ReadStatus, Strict, ToolParams, WireStatus
 from ._text import quoted, shown
 from .clients import Rfc
@@ -121,7 +122,10 @@ class RegisterPaymentParams(_NewPayment):
     @classmethod
     def _no_invoices_field(cls, value: Any) -> None:
         if value is not None:
-            raise ValueError(NO_INVOICES_FIELD)
+            rule = refuse(
+                "PAYMENT-NO-INVOICES", NO_INVOICES_FIELD, field="invoices", allowed="no such argument"
+            )
+            raise RefusedArgument(rule)
 
 
 class MarkPaidParams(PaymentIdParams):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..guards.refusal import GuardViolation, Refused
+from ..guards.refusal import GuardViolation, Refused, refuse
 from .select import DEFAULT_TOOLSETS, by_name, choose, select
 from .spec import CONFIRMABLE_WRITES, ConfigError, Guard, Kind, Preview, ToolFn, Toolset, ToolSpec
 
@@ -65,6 +65,7 @@ __all__ = [
     "describe_error",
     "error_result",
     "refusal_result",
+    "refuse",
     "render_text",
     "select",
     "to_call_result",

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from mcp.server.elicitation import AcceptedElicitation
-from mcp.server.mcpserver.exceptions import ToolError
 
 from ..context import Api
 from ..guards.confirm import (
@@ -20,6 +19,7 @@ from ..guards.confirm import (
     current_caller,
     issue_token,
 )
+from ..guards.refusal import refuse
 from ..guards.spent import StoreUnavailable
 from ..models import ToolParams
 from .render import DestructiveResult
@@ -57,12 +57,18 @@ async def spend(api: Api, key: str, expires: float, then: str) -> None:
     try:
         first = await api.state.spent.spend(key, expires)
     except StoreUnavailable as exc:
-        raise ToolError(
+        raise refuse(
+            "CONFIRM-STORE",
             f"Nothing was done: the record of used confirmations cannot be reached ({exc}), so this "
-            "confirmation cannot be spent safely. Try again once it is back."
+            "confirmation cannot be spent safely. Try again once it is back.",
         ) from None
     if not first:
-        raise ToolError(f"This confirmation was already used; nothing was done again. {then}")
+        raise refuse(
+            "CONFIRM-USED",
+            f"This confirmation was already used; nothing was done again. {then}",
+            field="confirmation_token",
+            allowed="a confirmation not used before",
+        )
 
 
 def token_args(p: ToolParams, team: str | None) -> dict[str, Any]:
@@ -82,8 +88,11 @@ async def confirm(
         try:
             token = check_token(secret, p.confirmation_token, spec.name, args, caller=caller)
         except ConfirmationError as exc:
-            raise ToolError(
-                f"Nothing was done: {exc}. Call without confirmation_token to get a new preview."
+            raise refuse(
+                "CONFIRM-TOKEN",
+                f"Nothing was done: {exc}. Call without confirmation_token to get a new preview.",
+                field="confirmation_token",
+                allowed="the token of this tool's preview for these arguments and caller, unexpired",
             ) from None
         await spend(
             api, "c:" + token.nonce, token.expires, "Call without confirmation_token for a new preview."
@@ -109,7 +118,9 @@ async def confirm(
         if answers_ride_state(api.ctx):  # 2026-07-28: the answer could be sent again; spend it
             state = answered_state() if api.ctx.request_state is not None else None
             if state is None:
-                raise ToolError("Nothing was done: the answer came without its question; call again.")
+                raise refuse(
+                    "CONFIRM-STATE", "Nothing was done: the answer came without its question; call again."
+                )
             await spend(api, state, time.time() + STATE_TTL, "Call the tool again to ask the user anew.")
         return None
     action = getattr(confirmation, "action", "cancel")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from ..client import GigstackError
 from ..context import Api, AppState, current_credentials, phase_reads
 from ..guards.confirm import TokenBypass
-from ..guards.refusal import GuardViolation
+from ..guards.refusal import GuardViolation, RefusedArgument
 from ..models import ToolParams
 from ..policy import PolicyRefusal, ToolRule
 from .confirmation import asked_live, can_elicit, confirm
@@ -47,9 +47,14 @@ def one_phase(confirms: bool = True) -> Iterator[None]:
 
 
 def parse(params: type[ToolParams], kwargs: dict[str, Any]) -> ToolParams:
+    """The params model, or ToolError (invalid arguments), or GuardViolation (an argument a rule
+    refuses: a RefusedArgument raised in the model)."""
     try:
         return params.model_validate(kwargs)
     except ValidationError as exc:
+        for err in exc.errors():
+            if isinstance(cause := (err.get("ctx") or {}).get("error"), RefusedArgument):
+                raise cause.violation from None
         raise ToolError(_validation_text(exc)) from None
 
 
@@ -92,17 +97,20 @@ async def call(
     spec: ToolSpec, params: type[ToolParams], ctx: Any, confirmation: Any, kwargs: dict[str, Any]
 ) -> Any:
     """The tool body: every step, with the policy watch told how it ended."""
-    p = parse(params, kwargs)
     if asked_live(ctx, confirmation):
         phase_reads.set({})  # the user was asked during this request: re-check the target before acting
-    api = open_api(ctx, p)
+    try:
+        p = parse(params, kwargs)
+        api = open_api(ctx, p)
+    except GuardViolation as exc:  # an argument a rule refuses, a team outside the caller's: unrecorded
+        return refusal_result(spec, exc)
     watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p, confirmable=spec.confirmable)
     try:
         decision = await watch.begin()  # the spend policy; its refusals are recorded by begin()
         warnings = await guard(spec, api, p)
         result = await act(spec, api, p, confirmation, decision, watch)
-    except PolicyRefusal as exc:
-        raise ToolError(f"Not sent to gigstack: {exc}") from None
+    except PolicyRefusal as exc:  # a GuardViolation the watch has recorded already
+        return refusal_result(spec, exc)
     except GigstackError as exc:
         answer = error_result(spec, exc, api.state.settings.idempotency_window)
         await watch.end("unknown" if exc.outcome == "unknown" else "failed", reason=answer.content[0].text)
@@ -135,7 +143,7 @@ async def question(
     if kwargs.get("confirmation_token") or not can_elicit(ctx):
         return TokenBypass(confirm=bool(kwargs.get("confirmation_token")), has_token=True)
     try:
-        p = params.model_validate({k: v for k, v in kwargs.items() if v is not None})
+        p = parse(params, {k: v for k, v in kwargs.items() if v is not None})
         api = open_api(ctx, p)
         watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p, confirmable=True)
         decision = await watch.decide()
@@ -148,10 +156,8 @@ async def question(
             preview = await spec.preview(api, p)  # type: ignore[misc]
     except ValidationError as exc:
         raise ToolError(_validation_text(exc)) from None
-    except GuardViolation as exc:
+    except GuardViolation as exc:  # a PolicyRefusal too: the same text a call's refusal has
         raise ToolError(refusal_text(exc)) from None
-    except PolicyRefusal as exc:
-        raise ToolError(f"Not sent to gigstack: {exc}") from None
     except GigstackError as exc:
         raise ToolError(describe_error(spec, exc)) from None
     undone = "This cannot be undone. " if spec.kind is Kind.DESTRUCTIVE else ""

@@ -15,13 +15,14 @@ ACME = "client_acme"  # a seeded client (persona moral, régimen 601) that may r
 def item(
     price: float = 1000, qty: float = 1, taxes: list[dict[str, Any]] | None = None, **extra: Any
 ) -> dict:
-    """One invoice line: Consultoría (SAT product 80141503, unit E48 Unidad de servicio), with 16% IVA
-    transferred unless `taxes` says otherwise. Inline, not a seeded service's id."""
+    """One invoice line: Consultoría (SAT product 80101500 Servicios de consultoría de negocios y
+    administración corporativa; unit E48 Unidad de servicio), with 16% IVA transferred unless `taxes`
+    says otherwise. Inline, not a seeded service's id."""
     return {
         "description": "Consultoría",
         "quantity": qty,
         "unit_price": price,
-        "product_key": "80141503",
+        "product_key": "80101500",
         "unit_key": "E48",
         "taxes": [{"type": "IVA", "rate": 0.16}] if taxes is None else taxes,
         **extra,

@@ -31,7 +31,7 @@ def _check(body: dict[str, Any]) -> None:
         raise invalid("unit_price must be greater than 0")
     key = body.get("product_key")
     if key is not None and not _PRODUCT_KEY.match(str(key)):
-        raise invalid(f"product_key {key} must be the 8-digit SAT ClaveProdServ, e.g. 80141503")
+        raise invalid(f"product_key {key} must be the 8-digit SAT ClaveProdServ, e.g. 80101500")
     for n, tax in enumerate(body.get("taxes") or []):
         tax["type"] = str(tax.get("type", "")).upper()
         if tax.get("factor") != "Exento" and tax.get("rate") is None:

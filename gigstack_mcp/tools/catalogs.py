@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import anyio
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from .. import catalogs as cat
 from ..context import Api
 from ..models import Out, Page, ToolParams
 from ..models._base import text
-from ..registry import Toolset
+from ..registry import GuardViolation, Toolset, refuse
 
 CatalogSlug = Literal[
     "regimen-fiscal",
@@ -105,8 +104,16 @@ catalogs = Toolset(
 )
 
 
-def _fail(message: str) -> ToolError:
-    return ToolError(f"{message} (looked up locally; nothing was sent to gigstack)")
+def _fail(
+    rule: str, message: str, *, field: str = "", value: Any = None, allowed: str = ""
+) -> GuardViolation:
+    return refuse(
+        rule,
+        f"{message} (looked up locally; nothing was sent to gigstack)",
+        field=field,
+        value=value,
+        allowed=allowed,
+    )
 
 
 def _by_code(slugs: list[str], code: str) -> list[dict[str, Any]]:
@@ -115,22 +122,44 @@ def _by_code(slugs: list[str], code: str) -> list[dict[str, Any]]:
         legacy = [f"{code} in {s}: {cat.LEGACY[s][code]}" for s in slugs if code in cat.LEGACY.get(s, {})]
         where = slugs[0] if len(slugs) == 1 else "any catalog"
         hint = "; ".join(legacy) or "search by words with `query` instead"
-        raise _fail(f"Code {code!r} is not in {where} for CFDI 4.0: {hint}")
+        raise _fail(
+            "CATALOG-CODE",
+            f"Code {code!r} is not in {where} for CFDI 4.0: {hint}",
+            field="code",
+            value=code,
+            allowed=f"a code of {where}",
+        )
     return found
 
 
 def _for_regimen(p: LookupCatalogParams) -> tuple[list[dict[str, Any]], str]:
     if p.catalog not in (None, "uso-cfdi"):
-        raise _fail("`regimen` lists usos CFDI: omit `catalog` or use catalog=uso-cfdi")
+        raise _fail(
+            "CATALOG-REGIMEN",
+            "`regimen` lists usos CFDI: omit `catalog` or use catalog=uso-cfdi",
+            field="catalog",
+            value=p.catalog,
+            allowed="uso-cfdi, or none",
+        )
     regimen = cat.entry("regimen-fiscal", p.regimen or "")
     if regimen is None:
         why = cat.LEGACY["regimen-fiscal"].get(p.regimen or "", "unknown code")
         raise _fail(
-            f"Régimen {p.regimen} is not valid in CFDI 4.0 ({why}); list them with catalog=regimen-fiscal"
+            "CATALOG-REGIMEN",
+            f"Régimen {p.regimen} is not valid in CFDI 4.0 ({why}); list them with catalog=regimen-fiscal",
+            field="regimen",
+            value=p.regimen,
+            allowed="a c_RegimenFiscal code of CFDI 4.0",
         )
     if not cat.applies(regimen, p.persona):
         other = "moral" if p.persona == "fisica" else "fisica"
-        raise _fail(f"Régimen {regimen['code']} is only for persona {other}: check the RFC and the régimen")
+        raise _fail(
+            "CATALOG-REGIMEN",
+            f"Régimen {regimen['code']} is only for persona {other}: check the RFC and the régimen",
+            field="persona",
+            value=p.persona,
+            allowed=other,
+        )
     who = f", persona {p.persona}" if p.persona else ""
     note = f"Usos CFDI allowed for régimen {regimen['code']} {regimen['description']}{who}."
     return cat.usos_for_regimen(regimen["code"], p.persona), note
@@ -147,7 +176,11 @@ async def lookup_catalog(api: Api, p: LookupCatalogParams) -> CatalogMatches:
 
 def _lookup(p: LookupCatalogParams) -> CatalogMatches:
     if not (p.catalog or p.code or p.query_text or p.regimen):
-        raise _fail(f"Give `catalog`, `code`, `query` or `regimen`. Catalogs: {', '.join(cat.CATALOGS)}")
+        raise _fail(
+            "CATALOG-QUERY",
+            f"Give `catalog`, `code`, `query` or `regimen`. Catalogs: {', '.join(cat.CATALOGS)}",
+            allowed="catalog, code, query or regimen",
+        )
     slugs = [p.catalog] if p.catalog else list(cat.CATALOGS)
     note, ranked_total = None, 0
     if p.regimen:
@@ -177,8 +210,9 @@ def _lookup(p: LookupCatalogParams) -> CatalogMatches:
         given = p.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
         asked = ", ".join(f"{k}={v}" for k, v in given.items())
         raise _fail(
+            "CATALOG-NO-MATCH",
             f"Nothing matches {asked}. Try fewer or other words, omit `catalog` to search all catalogs, "
-            "or give only `catalog` to list it"
+            "or give only `catalog` to list it",
         )
     total = max(len(found), ranked_total)
     if total > p.limit:

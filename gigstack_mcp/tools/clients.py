@@ -31,7 +31,7 @@ from ..models.statements import (
     StatementParams,
     StatementPayment,
 )
-from ..registry import GuardViolation, Toolset
+from ..registry import GuardViolation, Toolset, refuse
 
 clients = Toolset("clients", "Clients (receptores): find, create, update, validate fiscal data.")
 # The customer portal is gigstack's self-service page, not part of invoicing conversations: off by default
@@ -80,7 +80,7 @@ async def update_client(api: Api, p: UpdateClientParams) -> Client:
     """Change only the given fields of a client."""
     body = p.body()
     if not body:
-        raise GuardViolation("give at least one field to change")
+        raise refuse("ARGS-NO-CHANGE", "give at least one field to change")
     return await api.put(f"/clients/{p.id}", Client, json=body)
 
 
@@ -120,7 +120,9 @@ async def validate_client_fiscal_info(api: Api, p: ClientIdParams) -> FiscalVali
 async def create_client_portal_token(api: Api, p: PortalTokenParams) -> PortalToken:
     """A link (valid ~5 days) where a client, by id or email, downloads its invoices."""
     if not (p.id or p.email):
-        raise GuardViolation("give the client's id or email")
+        raise refuse(
+            "ARGS-CLIENT-ID-OR-EMAIL", "give the client's id or email", field="id", allowed="id or email"
+        )
     return await api.post("/clients/customerportal", PortalToken, json=p.body())
 
 

@@ -33,7 +33,7 @@ from ..models.invoices import (
 )
 from ..models.preview import InvoicePreview
 from ..models.receipts import ListReceiptsParams, Receipt, ReceiptPage
-from ..registry import GuardViolation, Toolset
+from ..registry import Toolset, refuse
 
 invoices = Toolset(
     "invoices", "Income/egress CFDI 4.0, payment complements: find, read, issue, files, cancel."
@@ -135,10 +135,14 @@ async def _receipts_left_pending(api: Api, body: dict[str, Any]) -> list[str]:
         open_receipts += page.data
     named = {i.get("sku") for i in body["items"]} & {r.id for r in open_receipts}
     if named:
-        raise GuardViolation(
+        raise refuse(
+            "RECEIPT-TWICE",
             f"items name receipts {', '.join(sorted(map(str, named)))} (sku): a global invoice made with "
             "create_income_invoice leaves them pending, so they would be invoiced twice. Invoice receipts "
-            "with stamp_receipt stamp_to general_public_national (they end invoiced, the ticket on its line)"
+            "with stamp_receipt stamp_to general_public_national (they end invoiced, the ticket on its line)",
+            field="items.sku",
+            value=", ".join(sorted(map(str, named))),
+            allowed="no open receipt's id",
         )
     mine = [r for r in open_receipts if _in_period(r.created_at, body["global"])]
     if not mine:
@@ -166,9 +170,12 @@ def _check_preview(api: Api, p: CreateInvoiceParams, invoice_type: str) -> Token
     caller; without it, a token given is still checked. Raises GuardViolation: nothing is sent."""
     if not p.preview_token:
         if api.state.settings.require_preview:
-            raise GuardViolation(
+            raise refuse(
+                "PREVIEW-REQUIRED",
                 "this server requires a preview before stamping: call preview_invoice with the same "
-                "arguments, show the breakdown to the user, then call again with its preview_token"
+                "arguments, show the breakdown to the user, then call again with its preview_token",
+                field="preview_token",
+                allowed="the preview_token of preview_invoice with these arguments",
             )
         return None
     operation, args = _preview_args(api, p, invoice_type)
@@ -178,9 +185,12 @@ def _check_preview(api: Api, p: CreateInvoiceParams, invoice_type: str) -> Token
         )
     except ConfirmationError as exc:
         why = str(exc).replace("confirmation_token", "preview_token")
-        raise GuardViolation(
+        raise refuse(
+            "PREVIEW-TOKEN",
             f"{why}; call preview_invoice again with exactly these arguments and show the user the new "
-            "breakdown"
+            "breakdown",
+            field="preview_token",
+            allowed="the preview_token of preview_invoice with these arguments, by this caller, unexpired",
         ) from None
 
 
@@ -224,9 +234,13 @@ async def _by_sku(api: Api, items: list[dict[str, Any]]) -> list[dict[str, Any] 
     for n, search in enumerate(wanted):
         hit = next((r for r in rows if search and str(r.get("sku")) == search["on_value"]), None)
         if search and hit is None and not search.get("auto_create"):
-            raise GuardViolation(
+            raise refuse(
+                "ITEM-SKU-NOT-FOUND",
                 f"items.{n}.search: no service with sku {quoted(search['on_value'])}; set auto_create true to "
-                "create it from this line, or give the line's own fields without search"
+                "create it from this line, or give the line's own fields without search",
+                field=f"items.{n}.search.on_value",
+                value=search["on_value"],
+                allowed="the sku of an existing service, or auto_create true",
             )
         out.append(hit)
     return out
@@ -253,11 +267,16 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
     for n, raw in enumerate(body["items"]):
         item = cfdi_math.inherit(services.get(raw.get("id") or "") or found[n], raw)
         if not item.get("description"):
-            raise GuardViolation(f"items.{n}.description is required (or reference a service by id)")
+            raise refuse(
+                "ITEM-DESCRIPTION",
+                f"items.{n}.description is required (or reference a service by id)",
+                field=f"items.{n}.description",
+                allowed=f"text, or items.{n}.id of a service",
+            )
         try:
             items.append(cfdi_math.price_item(item, f"items.{n}"))
         except cfdi_math.MathError as exc:
-            raise GuardViolation(str(exc)) from None
+            raise refuse("ITEM-AMOUNTS", str(exc), field=f"items.{n}") from None
     method = body.get("payment_method") or "PUE"
     form = body.get("payment_form") or ("99" if method == "PPD" else None)
     operation, args = _preview_args(api, p, p.invoice_type)

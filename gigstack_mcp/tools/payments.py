@@ -20,17 +20,24 @@ from ..models.payments import (
     RegisterPaymentParams,
     RequestPaymentParams,
 )
-from ..registry import GuardViolation, Toolset
+from ..registry import GuardViolation, Toolset, refuse
 
 payments = Toolset("payments", "Payments received (PUE invoice or PPD complement), refunds, cancellations.")
 # Off by default: the default tools/list stays within its budget (issue 13), and registering money
 # already received is the common case; links are one --toolsets away.
 payment_links = Toolset("payment_links", "Payment links: request a payment, mark a link paid.")
 
+
 NOT_A_FORM = (
     "payment_form 99 (por definir) is not how money is paid: ask the user how it was received "
     "(e.g. 03 transferencia, 01 efectivo, 04 tarjeta de crédito)"
 )
+
+
+def _not_a_form() -> GuardViolation:
+    return refuse(
+        "PAID-FORMA-99", NOT_A_FORM, field="payment_form", value="99", allowed="c_FormaPago except 99"
+    )
 
 
 def _today() -> date:
@@ -43,8 +50,12 @@ def _paid_at(paid_on: date | None) -> int | None:
     if paid_on is None or paid_on == _today():
         return None
     if paid_on > _today():
-        raise GuardViolation(
-            f"paid_on {paid_on.isoformat()} is in the future: register a payment once the money is in"
+        raise refuse(
+            "PAID-ON-FUTURE",
+            f"paid_on {paid_on.isoformat()} is in the future: register a payment once the money is in",
+            field="paid_on",
+            value=paid_on.isoformat(),
+            allowed=f"today ({_today().isoformat()}, Mexico) or earlier",
         )
     return int(datetime.combine(paid_on, time(12), MEXICO).timestamp())
 
@@ -53,7 +64,7 @@ async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPayment
     body = p.body()
     register = isinstance(p, RegisterPaymentParams)
     if register and p.payment_form == "99":
-        raise GuardViolation(NOT_A_FORM)
+        raise _not_a_form()
     if register:
         _paid_at(p.paid_on)  # a future day is refused before anything is sent
     receiver = await wiring.receiver(api, {"id": p.client.id} if p.client.id else None)
@@ -110,23 +121,37 @@ async def register_payment(api: Api, p: RegisterPaymentParams) -> Payment:
 async def mark_payment_paid(api: Api, p: MarkPaidParams) -> Payment:
     """Mark a pending payment link as paid outside gigstack; runs its automation."""
     if p.payment_form == "99":
-        raise GuardViolation(NOT_A_FORM)
+        raise _not_a_form()
     return await api.post(f"/payments/{p.id}/paid", Payment, json=p.body())
 
 
 async def _guard_refund(api: Api, p: RefundPaymentParams) -> list[str]:
     pay = await api.get(f"/payments/{p.id}", Payment)
     if pay.status != "succeeded":
-        raise GuardViolation(
-            f"payment {pay.id} is {pay.status}: only a collected (succeeded) one can be refunded"
+        raise refuse(
+            "REFUND-NOT-COLLECTED",
+            f"payment {pay.id} is {pay.status}: only a collected (succeeded) one can be refunded",
+            field="id",
+            value=pay.status,
+            allowed="succeeded",
         )
     left = round((pay.total or 0) - (pay.refunded_amount or 0), 2)
     if p.amount > left + 1e-9:
-        raise GuardViolation(f"amount {p.amount:,.2f} is above what is left to refund ({left:,.2f})")
+        raise refuse(
+            "REFUND-OVER-LEFT",
+            f"amount {p.amount:,.2f} is above what is left to refund ({left:,.2f})",
+            field="amount",
+            value=p.amount,
+            allowed=f"at most {left:,.2f}",
+        )
     if p.external_processor_refund and (pay.payment_processor or "api") == "api":
-        raise GuardViolation(
+        raise refuse(
+            "REFUND-EXTERNAL",
             f"payment {pay.id} was not collected by a payment processor: return the money yourself and "
-            "call without external_processor_refund"
+            "call without external_processor_refund",
+            field="external_processor_refund",
+            value=True,
+            allowed="false for a payment no processor collected",
         )
     return []
 
@@ -152,12 +177,24 @@ async def refund_payment(api: Api, p: RefundPaymentParams) -> Payment:
     return await api.post(f"/payments/{p.id}/refund", Payment, json=p.body())
 
 
+def _not_cancellable(message: str, pay: Payment) -> GuardViolation:
+    return refuse(
+        "PAYMENT-CANCEL-STATUS",
+        message,
+        field="id",
+        value=pay.status,
+        allowed="pending, requires_payment_method or cancelled",
+    )
+
+
 async def _guard_cancel(api: Api, p: PaymentIdParams) -> list[str]:
     pay = await api.get(f"/payments/{p.id}", Payment)
     if pay.status == "succeeded":
-        raise GuardViolation(f"payment {pay.id} already succeeded (money collected): refund it instead")
+        raise _not_cancellable(
+            f"payment {pay.id} already succeeded (money collected): refund it instead", pay
+        )
     if pay.status not in ("pending", "requires_payment_method", "cancelled"):
-        raise GuardViolation(f"payment {pay.id} is {pay.status} and cannot be cancelled")
+        raise _not_cancellable(f"payment {pay.id} is {pay.status} and cannot be cancelled", pay)
     return []
 
 

@@ -15,7 +15,7 @@ from ..models.receipts import (
     ReceiptPage,
     StampReceiptParams,
 )
-from ..registry import GuardViolation, Toolset
+from ..registry import Toolset, refuse
 
 receipts = Toolset("receipts", "Receipts: sales tickets customers self-invoice; stamp or cancel them.")
 
@@ -34,7 +34,13 @@ async def get_receipt(api: Api, p: ReceiptIdParams) -> Receipt:
 
 async def _guard_create(api: Api, p: CreateReceiptParams) -> list[str]:
     if p.payment_form == "99":
-        raise GuardViolation("a receipt is a paid sale: payment_form 99 (por definir) does not apply")
+        raise refuse(
+            "PAID-FORMA-99",
+            "a receipt is a paid sale: payment_form 99 (por definir) does not apply",
+            field="payment_form",
+            value="99",
+            allowed="how it was paid (c_FormaPago), e.g. 01, 03, 04",
+        )
     from ..guards.cfdi import check_receipt  # loaded on the first check, not at start-up
 
     return wiring.rules(check_receipt, p.body(), await wiring.issuer(api))
@@ -50,14 +56,23 @@ async def create_receipt(api: Api, p: CreateReceiptParams) -> Receipt:
 async def _guard_stamp(api: Api, p: StampReceiptParams) -> list[str]:
     if p.stamp_to != "client":
         if p.fiscal_information:
-            raise GuardViolation("fiscal_information goes with stamp_to client")
+            raise refuse(
+                "RECEIPT-FISCAL-INFO",
+                "fiscal_information goes with stamp_to client",
+                field="stamp_to",
+                value=p.stamp_to,
+                allowed="client (with fiscal_information)",
+            )
         return []
     r = await api.get(f"/receipts/{p.id}", Receipt)
     client_id = r.client.id if r.client else None
     if not client_id and not p.fiscal_information:
-        raise GuardViolation(
+        raise refuse(
+            "RECEIPT-NO-CLIENT",
             f"receipt {r.id} has no client: ask for the customer's fiscal_information (legal_name, tax_id, "
-            "tax_system, zip) or stamp it to general_public_national"
+            "tax_system, zip) or stamp it to general_public_national",
+            field="fiscal_information",
+            allowed="legal_name, tax_id, tax_system, zip",
         )
     receiver = await wiring.receiver(api, {"id": client_id} if client_id else None)
     from ..guards.cfdi import check_receipt_stamp  # loaded on the first check, not at start-up
@@ -86,7 +101,13 @@ async def _guard_cancel(api: Api, p: ReceiptIdParams) -> list[str]:
     r = await api.get(f"/receipts/{p.id}", Receipt)
     if r.status == "invoiced":
         uuid = (r.invoice or {}).get("uuid")
-        raise GuardViolation(f"receipt {r.id} is already invoiced ({uuid}): cancel that invoice instead")
+        raise refuse(
+            "RECEIPT-INVOICED",
+            f"receipt {r.id} is already invoiced ({uuid}): cancel that invoice instead",
+            field="id",
+            value=r.id,
+            allowed="a receipt not invoiced yet",
+        )
     return []
 
 

@@ -13,7 +13,7 @@ from ..models.services import (
     ServicePage,
     UpdateServiceParams,
 )
-from ..registry import GuardViolation, Toolset
+from ..registry import Toolset, refuse
 
 services = Toolset("services", "Services (catalog): prices, SAT product/unit keys and taxes for items.")
 # Changing the catalog is an administrator's job, off by default: every default tool is paid for in every
@@ -44,7 +44,7 @@ async def update_service(api: Api, p: UpdateServiceParams) -> Service:
     """Change only the given fields of a service."""
     body = p.body()
     if not body:
-        raise GuardViolation("give at least one field to change")
+        raise refuse("ARGS-NO-CHANGE", "give at least one field to change")
     return await api.put(f"/services/{p.id}", Service, json=body)
 
 

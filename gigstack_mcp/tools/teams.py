@@ -25,7 +25,7 @@ from ..models.teams import (
     UpdateSeriesParams,
     UpdateTeamParams,
 )
-from ..registry import GuardViolation, Toolset
+from ..registry import Toolset, refuse
 
 teams = Toolset("teams", "Teams (gigstack Connect): series and folios, settings, members.")
 
@@ -70,7 +70,7 @@ async def create_team(api: Api, p: CreateTeamParams) -> NewTeam:
 def _changes(p: ToolParams) -> dict:
     body = p.body()
     if not body:
-        raise GuardViolation("give at least one field to change")
+        raise refuse("ARGS-NO-CHANGE", "give at least one field to change")
     return body
 
 
@@ -111,7 +111,13 @@ async def _member_guard(api: Api, p: RemoveMemberParams) -> list[str]:
     team = await api.get(f"/teams/{p.id}", Team)
     if team.members is not None and not any(m.id == p.user_id for m in team.members):
         ids = ", ".join(shown(m.id) for m in team.members) or "none"
-        raise GuardViolation(f"{p.user_id} is not a member of team {p.id} (members: {ids})")
+        raise refuse(
+            "TEAM-NOT-MEMBER",
+            f"{p.user_id} is not a member of team {p.id} (members: {ids})",
+            field="user_id",
+            value=p.user_id,
+            allowed=ids,
+        )
     return []
 
 

@@ -14,7 +14,7 @@ from ..models.users import (
     UserIdParams,
     UserPage,
 )
-from ..registry import GuardViolation, Toolset
+from ..registry import Toolset, refuse
 
 users = Toolset("users", "Users: invite people, edit profiles, reset passwords.")
 
@@ -36,7 +36,13 @@ async def create_user(api: Api, p: CreateUserParams) -> NewUser:
     """Invite someone by email. auto_join also adds them to the team (`team`, else the key's) as
     `role`: ask which role."""
     if p.role and not p.auto_join:
-        raise GuardViolation("role only applies with auto_join=true; use add_team_member for other teams")
+        raise refuse(
+            "ARGS-ROLE-AUTO-JOIN",
+            "role only applies with auto_join=true; use add_team_member for other teams",
+            field="role",
+            value=p.role,
+            allowed="only with auto_join=true",
+        )
     return await api.post("/users", NewUser, json=p.body())
 
 
@@ -45,7 +51,7 @@ async def update_user(api: Api, p: UpdateUserParams) -> User:
     """Change a user's name, phone or job title; only the fields given change."""
     body = p.body()
     if not body:
-        raise GuardViolation("give at least one field to change")
+        raise refuse("ARGS-NO-CHANGE", "give at least one field to change")
     return await api.put(f"/users/{p.id}", User, json=body)
 
 
