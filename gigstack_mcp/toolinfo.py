@@ -56,6 +56,14 @@ def wire(tool: Tool) -> dict[str, Any]:
     ).model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def sent_chars(tools: list[dict[str, Any]]) -> int:
+    """Characters of a `tools/list` answer's tools as the server sends them: `{"tools":[...]}` with each
+    tool in the SDK's own JSON (compact, UTF-8 text), as the stdio and HTTP transports write it
+    (model_dump_json); the era-specific fields around it (ttlMs, cacheScope…) are not counted. Until
+    issue 13 the budget counted `json.dumps` defaults, with spaces and `\u00e9` escapes: ~8% more."""
+    return len('{"tools":[]}') + sum(_sent_tool_chars(t) for t in tools) + max(len(tools) - 1, 0)
+
+
 def tool_sizes(toolsets: str = "all") -> list[dict]:
     from .registry import build_tool
     from .tools import select
@@ -67,10 +75,17 @@ def tool_sizes(toolsets: str = "all") -> list[dict]:
                 "name": spec.name,
                 "toolset": spec.toolset,
                 "kind": spec.kind.value,
-                "chars": len(json.dumps(wire(build_tool(spec)))),
+                "chars": _sent_tool_chars(wire(build_tool(spec))),
             }
         )
     return rows
+
+
+def _sent_tool_chars(tool: dict[str, Any]) -> int:
+    """One tool's characters as sent inside `tools/list` (see sent_chars)."""
+    from mcp.types import Tool as MCPTool
+
+    return len(MCPTool.model_validate(tool).model_dump_json(by_alias=True, exclude_none=True))
 
 
 def print_tools(toolsets: str = "all", as_json: bool = False, before: str | None = None) -> None:

@@ -118,8 +118,9 @@ def names(tools) -> list[str]:
 
 
 def chars(tools) -> int:
-    """The size of the `tools/list` answer, counted like `gigstack-mcp tools` (json.dumps defaults)."""
-    return len(json.dumps({"tools": list(tools)}))
+    """The size of the `tools/list` answer as the server sends it (toolinfo.sent_chars: the SDK's own
+    compact JSON of the result, what the stdio and HTTP transports write with model_dump_json)."""
+    return toolinfo.sent_chars(list(tools))
 
 
 ALL = listed(toolsets="all")
@@ -231,7 +232,11 @@ def test_budget_default_tools():
 
 def test_tool_sizes_agree_with_the_wire():
     rows = {r["name"]: r["chars"] for r in toolinfo.tool_sizes("all")}
-    assert rows == {t["name"]: len(json.dumps(t)) for t in ALL}
+    assert rows == {t["name"]: toolinfo.sent_chars([t]) - len('{"tools":[]}') for t in ALL}
+    # the whole answer is its tools, comma-separated, in {"tools":[...]}
+    assert chars(ALL) == sum(rows.values()) + len(ALL) - 1 + len('{"tools":[]}')
+    # compact JSON text (no spaces, UTF-8 letters), the transports' model_dump_json; not json.dumps defaults
+    assert chars(ALL) == len(json.dumps({"tools": list(ALL)}, separators=(",", ":"), ensure_ascii=False))
 
 
 # -- selection -------------------------------------------------------------------------------------
