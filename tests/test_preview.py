@@ -119,7 +119,9 @@ async def test_preview_runs_the_guard_rails(mcp, sandbox):
     for args, rule in cases:
         text = await call_err(mcp, "create_income_invoice", preview(args))
         assert rule in text and "Not sent to gigstack" in text, (rule, text)
-    text = await call_err(mcp, "create_income_invoice", preview({**base, "items": [{"id": "service_missing"}]}))
+    text = await call_err(
+        mcp, "create_income_invoice", preview({**base, "items": [{"id": "service_missing"}]})
+    )
     assert "404" in text and "Service not found" in text
     assert posts(sandbox) == []
 
@@ -215,7 +217,9 @@ async def test_require_preview_refuses_an_expired_token(sandbox, monkeypatch):
         args = invoice(item(1000))
         shown = await call_ok(client, "create_income_invoice", preview(args))
         monkeypatch.setattr(confirm, "time", _Later(61))
-        text = await call_err(client, "create_income_invoice", {**args, "preview_token": shown["preview_token"]})
+        text = await call_err(
+            client, "create_income_invoice", {**args, "preview_token": shown["preview_token"]}
+        )
         assert "expired" in text and "Not sent to gigstack" in text
     assert posts(sandbox) == []
 
