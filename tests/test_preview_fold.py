@@ -13,8 +13,10 @@ import pytest
 from mcp import Client, types
 
 from gigstack_mcp import audit, cli
+from gigstack_mcp.registry import ConfigError
 from gigstack_mcp.sandbox.examples import income_invoice, item
 from gigstack_mcp.server import build_server
+from gigstack_mcp.tools import select
 
 from .conftest import call_err, call_ok, make_settings
 
@@ -179,3 +181,11 @@ async def test_require_preview_still_refuses_a_create_with_preview_false(sandbox
         token = {"preview_token": shown["preview_token"]}
         done = await call_ok(mcp, "create_income_invoice", income_invoice() | {"preview": False} | token)
     assert done["total"] == 1160 and len(writes(sandbox)) == 1
+
+
+@pytest.mark.parametrize("how", [{"tools": "preview_invoice"}, {"exclude_tools": "preview_invoice"}])
+def test_a_configuration_naming_preview_invoice_is_told_where_it_went(how):
+    with pytest.raises(ConfigError) as err:
+        select(**how)
+    text = str(err.value)
+    assert "unknown tool 'preview_invoice' (now create_income_invoice" in text and "preview: true" in text
