@@ -81,8 +81,9 @@ async def test_a_preview_needs_no_token_from_a_client_that_cannot_ask(sandbox, t
         shown = await call_ok(mcp, "create_income_invoice", preview(args))
         assert shown["total"] == 1160 and "confirmation_token" not in shown
         with_preview = args | {"preview_token": shown["preview_token"]}
-        asked = await call_ok(mcp, "create_income_invoice", with_preview)
+        asked = await call_ok(mcp, "create_income_invoice", with_preview | {"preview": False})
         assert asked["status"] == "confirmation_required" and writes(sandbox) == []
+        # preview false is "not given": the token it got confirms the call without it
         confirmed = with_preview | {"confirmation_token": asked["confirmation_token"]}
         assert (await call_ok(mcp, "create_income_invoice", confirmed))["status"] == "done"
     assert len(writes(sandbox)) == 1

@@ -109,6 +109,12 @@ class CreateInvoiceParams(InvoiceFields):
     )
     preview_token: str | None = None  # from the preview (its text says so)
 
+    @field_validator("preview")
+    @classmethod
+    def _false_is_not_given(cls, v: bool | None) -> bool | None:
+        """preview false stamps, as if not given: the confirmation token binds the same arguments."""
+        return v or None
+
 
 class UuidParams(ToolParams):
     path_fields: ClassVar[tuple[str, ...]] = ("uuid",)

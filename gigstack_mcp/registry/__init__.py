@@ -5,8 +5,9 @@ rails before any request, and confirmation before anything destructive.
 
 One job per module: spec.py declares, select.py selects (from the table its caller passes: nothing
 here imports `tools/`), pipeline.py is the call path (parse -> policy -> guard -> confirm -> execute ->
-render; a write's rehearsal: parse -> policy -> guard -> rehearsal -> render), confirmation.py the confirmation step, render.py the results, errors.py the error wording,
-sdk.py the one module that knows the SDK's internals."""
+render; a write's rehearsal: parse -> policy -> guard -> rehearsal -> render), confirmation.py the
+confirmation step, render.py the results, errors.py the error wording, sdk.py the one module that knows
+the SDK's internals."""
 
 from __future__ import annotations
 

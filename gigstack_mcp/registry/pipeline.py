@@ -2,8 +2,8 @@
 phase's reads) -> policy -> guard -> confirm -> execute -> render. Each step is a plain function;
 `call` walks them for the tool body and `question` for the confirmation resolver. A write called with
 `preview` true runs its rehearsal instead of confirm -> execute: a read, never asked about nor counted
-against the caps (the stamping call that follows is). The oversight
-`Watch` records every refusal and outcome (oversight.py); nothing here knows the SDK's internals."""
+against the caps (the stamping call that follows is). The oversight `Watch` records every refusal and
+outcome (oversight.py); nothing here knows the SDK's internals."""
 
 from __future__ import annotations
 
