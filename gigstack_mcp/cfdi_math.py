@@ -1,6 +1,6 @@
 """The CFDI amounts, in one place: item amounts, taxes and totals exactly as gigstack computes them.
-Pure (no I/O): the embedded sandbox stamps with it and `preview_invoice` shows the human the same
-numbers before anything is stamped.
+Pure (no I/O): the embedded sandbox stamps with it and an invoice's preview (a create with preview true)
+shows the human the same numbers before anything is stamped.
 
 - money is rounded half up to cents (the SAT's totals); a unit price with inclusive taxes is backed
   out to 6 decimals first;

@@ -3,7 +3,7 @@ after it (gigstack_mcp/audit.py). The registry opens one `Watch` per call; this 
 registry, so the call path stays one-way: registry -> state.oversight -> policy/audit.
 
 What a call would do (amount, currency, receiver, stamps) is worked out here from its arguments with the
-same math `preview_invoice` shows (cfdi_math), converted to MXN with the call's exchange rate."""
+same math an invoice's preview shows (cfdi_math), converted to MXN with the call's exchange rate."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gigstack_mcp.oversight")
 # `asked`: a destructive call that only returned its preview and token: nothing happened, nothing recorded.
-Outcome = Literal["done", "refused", "failed", "unknown", "declined", "asked"]
+# `previewed`: a write called with preview true (its rehearsal): nothing sent, recorded as such.
+Outcome = Literal["done", "refused", "failed", "unknown", "declined", "asked", "previewed"]
 
 # What a tool does with money and how many CFDI it stamps (tools not named here move no money).
 SPEND: dict[str, tuple[pol.MoneyKind | None, int]] = {
@@ -101,11 +102,20 @@ class Oversight:
         key = creds_key or self.settings.api_key
         return key is not None and not pol.is_test_key(key.get_secret_value())
 
-    def watch(self, tool: str, kind: str, api: Api, params: Any, *, confirmable: bool = False) -> Watch:
+    def watch(
+        self,
+        tool: str,
+        kind: str,
+        api: Api,
+        params: Any,
+        *,
+        confirmable: bool = False,
+        rehearsal: bool = False,
+    ) -> Watch:
         from .client._client import sent_idempotency_key
 
         sent_idempotency_key.set(None)  # a call's record never shows an earlier call's key
-        return Watch(self, tool, kind, api, params, confirmable)
+        return Watch(self, tool, kind, api, params, confirmable, rehearsal)
 
     def record(
         self,
@@ -212,6 +222,9 @@ class Watch:
     api: Api
     params: Any
     confirmable: bool = False  # the tool has the confirmation step (destructive, or a money write)
+    # A write called with preview true: a read for the policy (only the tool's own rule can refuse it:
+    # a write the assistant may never make is not worth rehearsing), nothing reserved, recorded `previewed`.
+    rehearsal: bool = False
     principal: str = field(default_factory=_principal)
     facts: pol.CallFacts | None = None
     rules: pol.Rules | None = None
@@ -230,10 +243,10 @@ class Watch:
         return pol.CallFacts(
             principal=self.principal,
             tool=self.tool,
-            read_only=not self.writes,
+            read_only=not self.writes or self.rehearsal,
             kind=self.kind,
             team=self.api.team,
-            live=self.writes and self.oversight.live(self.api),
+            live=self.writes and not self.rehearsal and self.oversight.live(self.api),
             money=money,
             amount_mxn=amount,
             currency=currency,
@@ -248,6 +261,8 @@ class Watch:
         self.facts = await self._facts(rules)
         try:
             decision = pol.decide(rules, self.facts)
+            if self.rehearsal:
+                return pol.ToolRule.ALLOW  # nothing to confirm: the stamping call is asked about
             self._needs_amount(rules)
             if decision is pol.ToolRule.CONFIRM and not self.confirmable:
                 raise pol.PolicyRefusal(
@@ -265,6 +280,8 @@ class Watch:
     async def begin(self) -> pol.ToolRule:
         """`decide`, then reserve the caps. Raises PolicyRefusal (recorded): nothing is sent."""
         decision = await self.decide()
+        if self.rehearsal:
+            return decision  # sends nothing: counts against no cap
         assert self.facts is not None and self.rules is not None
         o = self.oversight
         try:  # the caps of the same policy that decided (a reload in between changes neither)
@@ -328,7 +345,7 @@ class Watch:
             )
 
     async def _receiver(self, rules: pol.Rules, args: dict[str, Any]) -> str | None:
-        if rules.receivers is None or not self.writes or "client" not in args:
+        if rules.receivers is None or not self.writes or self.rehearsal or "client" not in args:
             return None
         from .guards import wiring
 

@@ -70,7 +70,7 @@ async def test_unit_name_and_third_party_reach_the_cfdi(mcp, sandbox):
         "RegimenFiscalACuentaTerceros": "601",
         "DomicilioFiscalACuentaTerceros": "44100",
     }
-    preview = await mcp.call_tool("preview_invoice", income_invoice(line))
+    preview = await mcp.call_tool("create_income_invoice", income_invoice(line) | {"preview": True})
     assert preview.structured_content["items"][0]["third_party"] == THIRD
     assert 'a cuenta de terceros "ACME INDUSTRIAL" RFC AIN980512QX9' in preview.content[0].text
 
@@ -103,7 +103,7 @@ async def test_item_search_finds_or_creates_a_service_by_sku(mcp, sandbox):
     inv = await call_ok(mcp, "create_income_invoice", income_invoice(found))
     stored = sandbox.state.store.get(TEAM, "invoices", inv["uuid"])["items"][0]
     assert stored["id"] == "service_consultoria" and stored["unit_price"] == 1000 and inv["subtotal"] == 2000
-    preview = await call_ok(mcp, "preview_invoice", income_invoice(found))
+    preview = await call_ok(mcp, "create_income_invoice", income_invoice(found) | {"preview": True})
     assert preview["subtotal"] == 2000 and preview["items"][0]["description"] == "Consultoría en sistemas"
 
     new = item(500, search={"on_key": "sku", "on_value": "NEW-9", "auto_create": True})
@@ -112,7 +112,7 @@ async def test_item_search_finds_or_creates_a_service_by_sku(mcp, sandbox):
     assert service["unit_price"] == 500
 
     missing = item(search={"on_key": "sku", "on_value": "NOPE-1", "auto_create": None})  # null: not given
-    text = await call_err(mcp, "preview_invoice", income_invoice(missing))
+    text = await call_err(mcp, "create_income_invoice", income_invoice(missing) | {"preview": True})
     assert "no service with sku" in text and "auto_create" in text
     text = await call_err(mcp, "create_income_invoice", income_invoice(missing))
     assert "NOPE-1" in text  # the sandbox's 400, as gigstack answers
@@ -250,7 +250,7 @@ async def test_addenda_with_a_doctype_is_stored_not_parsed(mcp, sandbox):
 async def test_preview_takes_the_same_fields(mcp, sandbox):
     extra = {"addenda": "<A/>", "invoice_pdf_notes": "n", "return_files_urls": True, "complements": []}
     args = income_invoice(item(unit_name="Servicio", third_party=THIRD), client=INLINE, **extra)
-    preview = await call_ok(mcp, "preview_invoice", args)
+    preview = await call_ok(mcp, "create_income_invoice", args | {"preview": True})
     assert not sandbox.state.api_requests("POST")
     done = await call_ok(mcp, "create_income_invoice", args | {"preview_token": preview["preview_token"]})
     assert done["uuid"]

@@ -24,7 +24,6 @@ pytestmark = pytest.mark.anyio
 
 TOOLS_WITHOUT_OPERATION = {
     "lookup_catalog": "the SAT catalogs ship with the server: no gigstack call",
-    "preview_invoice": "computes the invoice locally; reads the services it names (get_service)",
     "get_client_statement": "composes get_client, list_income_invoices, list_egress_invoices and list_payments",
 }
 OPERATIONS_WITHOUT_TOOL = {

@@ -85,14 +85,12 @@ async def test_issue_invoice(mcp, sandbox):
         "payment_method": "PUE",
         "payment_form": "03",
     }
-    tools = {t.name for t in (await mcp.list_tools()).tools}
-    if "preview_invoice" in tools:  # the summary, computed without stamping
-        before = sandbox.state.store.count(TEAM, "invoices")
-        preview = await a.ok("preview_invoice", invoice)
-        assert preview.get("total", 3480) == 3480
-        assert sandbox.state.store.count(TEAM, "invoices") == before
-        if preview.get("preview_token"):  # the create proves it is what the user saw
-            invoice |= {"preview_token": preview["preview_token"]}
+    # The summary, computed without stamping: the same tool with preview true.
+    before = sandbox.state.store.count(TEAM, "invoices")
+    preview = await a.ok("create_income_invoice", invoice | {"preview": True})
+    assert preview["total"] == 3480
+    assert sandbox.state.store.count(TEAM, "invoices") == before
+    invoice |= {"preview_token": preview["preview_token"]}  # the create proves it is what the user saw
     # Assistant: "Juan Pérez García, 3 x Consultoría, 3,000 + IVA 480 = 3,480 MXN, G03, PUE, 03. ¿Timbro?"
     # User: "Sí."
     issued = await a.ok("create_income_invoice", invoice)
@@ -580,7 +578,7 @@ async def test_credit_note_for_a_ppd_invoice(mcp, sandbox):
     assert not writes(sandbox)[2:]  # only the setup's client and invoice were written
     # Unpaid invoice, nothing goes back: 15 Condonación. The preview tells the exact next call.
     note["payment_form"] = "15"
-    preview = await a.ok("preview_invoice", note | {"invoice_type": "E"})
+    preview = await a.ok("create_egress_invoice", note | {"preview": True})
     assert preview["total"] == 232 and preview["payment_method"].startswith("PUE")
     credit = await a.ok("create_egress_invoice", note | {"preview_token": preview["preview_token"]})
     assert credit["related_documents"] == [{"relationship": "01", "documents": [income["uuid"]]}]
@@ -692,7 +690,7 @@ async def test_discount_credit_note_on_a_paid_invoice(mcp, sandbox):
         "payment_form": "03",  # the money went back by transfer, as the original was paid
         "related_documents": [{"relationship": "01", "documents": [paid["uuid"]]}],
     }
-    preview = await a.ok("preview_invoice", discount | {"invoice_type": "E"})
+    preview = await a.ok("create_egress_invoice", discount | {"preview": True})
     assert preview["total"] == 116
     credit = await a.ok("create_egress_invoice", discount | {"preview_token": preview["preview_token"]})
     doc = stored(sandbox, "invoices", credit["uuid"])

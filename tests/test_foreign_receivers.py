@@ -127,7 +127,7 @@ async def mcp(sandbox):
 
 async def test_an_inline_foreign_client_reaches_the_xml(mcp, sandbox):
     client = XEXX | {"address": {"zip": "64000", "country": "usa"}, "foreign_tax_id": "987654321"}
-    preview = await call_ok(mcp, "preview_invoice", invoice_to(client))
+    preview = await call_ok(mcp, "create_income_invoice", invoice_to(client) | {"preview": True})
     assert (preview["receiver"]["country"], preview["receiver"]["foreign_tax_id"]) == ("USA", "987654321")
     issued = await call_ok(mcp, "create_income_invoice", invoice_to(client))
     files = await call_ok(mcp, "get_invoice_files", {"uuid": issued["uuid"], "include_content": True})
@@ -250,11 +250,15 @@ async def test_an_issuer_lookup_that_failed_is_not_remembered(sandbox):
     }
     async with Client(build_server(settings)) as mcp:
         preview = await call_ok(
-            mcp, "preview_invoice", body | {"global": {"periodicity": "04", "months": "01", "year": 2026}}
+            mcp,
+            "create_income_invoice",
+            body | {"global": {"periodicity": "04", "months": "01", "year": 2026}} | {"preview": True},
         )
         assert any("GENERIC-CP" in w for w in preview["warnings"])
         text = await call_err(
-            mcp, "preview_invoice", body | {"global": {"periodicity": "04", "months": "01", "year": 2026}}
+            mcp,
+            "create_income_invoice",
+            body | {"global": {"periodicity": "04", "months": "01", "year": 2026}} | {"preview": True},
         )
         assert "GENERIC-CP" in text and "64000" in text
 

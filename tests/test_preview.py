@@ -1,5 +1,5 @@
-"""Preview before stamping (issue 5) through real MCP sessions in both eras: preview_invoice's breakdown
-is what the sandbox then stamps, a preview sends nothing that stamps, and with require_preview a create
+"""Preview before stamping (issue 5) through real MCP sessions in both eras: the breakdown of
+create_income_invoice / create_egress_invoice called with preview true is what the sandbox then stamps, a preview sends nothing that stamps, and with require_preview a create
 needs the token of a preview of exactly its payload (and a retried create stamps once)."""
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ CASES = {
 TOTALS = ("subtotal", "discount", "transferred_taxes", "withheld_taxes", "total")
 
 
+def preview(args: dict) -> dict:
+    return {**args, "preview": True}
+
+
 def posts(sandbox) -> list[dict]:
     return sandbox.state.api_requests("POST")
 
@@ -60,24 +64,24 @@ async def strict(request: pytest.FixtureRequest, sandbox) -> AsyncIterator[Clien
 async def test_preview_is_what_gets_stamped(mcp, sandbox, case):
     args, expected = CASES[case]
     before = sandbox.state.store.count(TEAM, "invoices")
-    preview = await call_ok(mcp, "preview_invoice", args)
-    assert tuple(preview[k] for k in TOTALS) == expected
+    shown = await call_ok(mcp, "create_income_invoice", preview(args))
+    assert tuple(shown[k] for k in TOTALS) == expected
     assert posts(sandbox) == [] and sandbox.state.store.count(TEAM, "invoices") == before  # nothing stamped
-    created = await call_ok(mcp, "create_income_invoice", {**args, "preview_token": preview["preview_token"]})
+    created = await call_ok(mcp, "create_income_invoice", {**args, "preview_token": shown["preview_token"]})
     stored = sandbox.state.store.get(TEAM, "invoices", created["uuid"])
     assert tuple(stored[k] for k in TOTALS) == expected
-    for shown, stamped in zip(preview["items"], stored["items"], strict=True):
-        assert (shown["description"], shown["quantity"], shown["unit_price"], shown["amount"]) == (
+    for line, stamped in zip(shown["items"], stored["items"], strict=True):
+        assert (line["description"], line["quantity"], line["unit_price"], line["amount"]) == (
             stamped["description"],
             stamped["quantity"],
             stamped["unit_price"],
             stamped["amount"],
         )
-        assert [t.get("amount") for t in shown["taxes"]] == [t.get("amount") for t in stamped["taxes"]]
+        assert [t.get("amount") for t in line["taxes"]] == [t.get("amount") for t in stamped["taxes"]]
 
 
 async def test_preview_shows_what_a_human_approves(mcp, sandbox):
-    result = await mcp.call_tool("preview_invoice", CASES["isr_and_iva_withheld"][0])
+    result = await mcp.call_tool("create_income_invoice", preview(CASES["isr_and_iva_withheld"][0]))
     assert not result.is_error
     data, text = result.structured_content, result.content[0].text
     assert data["receiver"] == {
@@ -93,8 +97,13 @@ async def test_preview_shows_what_a_human_approves(mcp, sandbox):
     assert "nothing has been stamped" in text and "TOTAL 9,533.33 MXN" in text
     assert "ISR retenido 10% -1,000.00" in text and "Withheld -2,066.67" in text
     assert f"preview_token={data['preview_token']}" in text and "create_income_invoice" in text
+    assert "without preview" in text
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
-    assert tools["preview_invoice"].annotations.read_only_hint is True
+    assert "preview_invoice" not in tools  # folded into the creates (issue 13)
+    for name in ("create_income_invoice", "create_egress_invoice"):  # still writes
+        hints = tools[name].annotations
+        assert hints.read_only_hint is not True and hints.destructive_hint is False
+        assert tools[name].input_schema["properties"]["preview"]["type"] == ["boolean", "null"]
     assert posts(sandbox) == []
 
 
@@ -108,9 +117,11 @@ async def test_preview_runs_the_guard_rails(mcp, sandbox):
         ({**base, "items": [item(100, discount=500)]}, "discount"),
     ]
     for args, rule in cases:
-        text = await call_err(mcp, "preview_invoice", args)
+        text = await call_err(mcp, "create_income_invoice", preview(args))
         assert rule in text and "Not sent to gigstack" in text, (rule, text)
-    text = await call_err(mcp, "preview_invoice", {**base, "items": [{"id": "service_missing"}]})
+    text = await call_err(
+        mcp, "create_income_invoice", preview({**base, "items": [{"id": "service_missing"}]})
+    )
     assert "404" in text and "Service not found" in text
     assert posts(sandbox) == []
 
@@ -122,9 +133,10 @@ async def test_preview_egress(mcp, sandbox):
         use="G02",
         related_documents=[{"relationship": "01", "documents": [income["uuid"]]}],
     )
-    preview = await call_ok(mcp, "preview_invoice", {**args, "invoice_type": "E"})
-    assert preview["invoice_type"] == "E" and preview["total"] == 580
-    token = preview["preview_token"]
+    shown = await call_ok(mcp, "create_egress_invoice", preview(args))
+    assert shown["invoice_type"] == "E" and shown["total"] == 580
+    assert posts(sandbox) == []
+    token = shown["preview_token"]
     text = await call_err(mcp, "create_income_invoice", {**args, "preview_token": token})
     assert "does not match" in text  # an egress preview does not stamp an income invoice
     egress = await call_ok(mcp, "create_egress_invoice", {**args, "preview_token": token})
@@ -137,7 +149,7 @@ async def test_preview_egress(mcp, sandbox):
 async def test_without_the_setting_a_token_is_optional_but_checked(mcp, sandbox):
     args = invoice(item(1000))
     assert (await call_ok(mcp, "create_income_invoice", args))["total"] == 1160
-    token = (await call_ok(mcp, "preview_invoice", args))["preview_token"]
+    token = (await call_ok(mcp, "create_income_invoice", preview(args)))["preview_token"]
     sent = len(posts(sandbox))
     text = await call_err(mcp, "create_income_invoice", {**invoice(item(999)), "preview_token": token})
     assert "Not sent to gigstack" in text and "preview_token does not match" in text
@@ -148,10 +160,11 @@ async def test_require_preview_refuses_unpreviewed_payloads(strict, sandbox):
     args = invoice(item(1000, 2))
     before = sandbox.state.store.count(TEAM, "invoices")
     text = await call_err(strict, "create_income_invoice", args)
-    assert "requires a preview" in text and "preview_invoice" in text and "Not sent to gigstack" in text
+    assert "requires a preview" in text and "Not sent to gigstack" in text
+    assert "call create_income_invoice with the same arguments and preview true" in text
     text = await call_err(strict, "create_egress_invoice", {**args, "use": "G02"})
-    assert "requires a preview" in text
-    token = (await call_ok(strict, "preview_invoice", args))["preview_token"]
+    assert "requires a preview" in text and "call create_egress_invoice" in text
+    token = (await call_ok(strict, "create_income_invoice", preview(args)))["preview_token"]
     for other in (
         invoice(item(1000, 3)),  # another quantity
         {**args, "use": "G01"},
@@ -166,7 +179,7 @@ async def test_require_preview_refuses_unpreviewed_payloads(strict, sandbox):
 
 async def test_require_preview_stamps_once_even_when_retried(strict, sandbox):
     args = invoice(item(1000, 2))
-    token = (await call_ok(strict, "preview_invoice", args))["preview_token"]
+    token = (await call_ok(strict, "create_income_invoice", preview(args)))["preview_token"]
     before = sandbox.state.store.count(TEAM, "invoices")
     first = await call_ok(strict, "create_income_invoice", {**args, "preview_token": token})
     again = await call_ok(strict, "create_income_invoice", {**args, "preview_token": token})
@@ -202,10 +215,10 @@ async def test_require_preview_refuses_an_expired_token(sandbox, monkeypatch):
     server = build_server(make_settings(sandbox, require_preview=True, confirm_ttl=60))
     async with Client(server) as client:
         args = invoice(item(1000))
-        preview = await call_ok(client, "preview_invoice", args)
+        shown = await call_ok(client, "create_income_invoice", preview(args))
         monkeypatch.setattr(confirm, "time", _Later(61))
         text = await call_err(
-            client, "create_income_invoice", {**args, "preview_token": preview["preview_token"]}
+            client, "create_income_invoice", {**args, "preview_token": shown["preview_token"]}
         )
         assert "expired" in text and "Not sent to gigstack" in text
     assert posts(sandbox) == []

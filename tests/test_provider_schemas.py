@@ -210,7 +210,7 @@ def test_anthropic_top_level_object(tool):
 
 EXAMPLES = [
     ("create_income_invoice", income_invoice()),
-    ("preview_invoice", income_invoice()),
+    ("create_income_invoice", income_invoice() | {"preview": True}),
     ("create_egress_invoice", {"client": {"id": "client_acme"}, "items": [item()], "use": "G02"}),
     ("create_client", new_client()),
     ("update_client", {"id": "client_acme", "address": {"zip": "01000"}}),

@@ -125,15 +125,15 @@ async def test_argument_and_state_refusals_name_their_rule(mcp, sandbox):
     }
     await refused(mcp, sandbox, "create_income_invoice", global_invoice, "RECEIPT-TWICE")
 
-    no_description = income_invoice(item(description=None)) | {"invoice_type": "I"}
+    no_description = income_invoice(item(description=None)) | {"preview": True}
     no_description["items"][0].pop("description")
-    await refused(mcp, sandbox, "preview_invoice", no_description, "ITEM-DESCRIPTION")
-    no_price = income_invoice() | {"invoice_type": "I"}
+    await refused(mcp, sandbox, "create_income_invoice", no_description, "ITEM-DESCRIPTION")
+    no_price = income_invoice() | {"preview": True}
     no_price["items"][0].pop("unit_price")
-    await refused(mcp, sandbox, "preview_invoice", no_price, "ITEM-AMOUNTS")
-    unknown_sku = income_invoice() | {"invoice_type": "I"}
+    await refused(mcp, sandbox, "create_income_invoice", no_price, "ITEM-AMOUNTS")
+    unknown_sku = income_invoice() | {"preview": True}
     unknown_sku["items"][0] = {"search": {"on_key": "sku", "on_value": "NO-SUCH-SKU"}, "quantity": 1}
-    entry = await refused(mcp, sandbox, "preview_invoice", unknown_sku, "ITEM-SKU-NOT-FOUND")
+    entry = await refused(mcp, sandbox, "create_income_invoice", unknown_sku, "ITEM-SKU-NOT-FOUND")
     assert entry["value"] == "NO-SUCH-SKU"
     entry = await refused(
         mcp,

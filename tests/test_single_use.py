@@ -210,7 +210,7 @@ async def test_preview_token_altered_copies_are_refused(sandbox):
 
     async with Client(build_server(make_settings(sandbox, require_preview=True))) as client:
         args = invoice(item(1000))
-        token = (await call_ok(client, "preview_invoice", args))["preview_token"]
+        token = (await call_ok(client, "create_income_invoice", args | {"preview": True}))["preview_token"]
         for variant in altered(token):
             text = await call_err(client, "create_income_invoice", {**args, "preview_token": variant})
             assert "Not sent to gigstack" in text, variant

@@ -70,7 +70,7 @@ async def script(s: Session) -> None:
     await s.confirmed("delete_service", {"id": service["id"]})
     # invoices
     invoice_args = {"client": {"id": client["id"]}, "items": [ITEM], "use": "G03", "payment_form": "03"}
-    await s.ok("preview_invoice", invoice_args)
+    await s.ok("create_income_invoice", invoice_args | {"preview": True})
     income = await s.ok("create_income_invoice", invoice_args)
     await s.ok("list_income_invoices", {"client_id": client["id"]})
     await s.ok("get_income_invoice", {"uuid": income["uuid"]})

@@ -195,10 +195,9 @@ def test_read_tools_are_read_only(tool):
         assert effective(tool)["destructiveHint"] is False
 
 
-# Beyond the fifty API operations: offline catalog look-ups and the local invoice preview (issue 5).
+# Beyond the fifty API operations: offline catalog look-ups (the invoice preview is the creates' `preview`).
 EXTRA_TOOLS = {
     "lookup_catalog",
-    "preview_invoice",
     "list_payment_complements",
     "get_payment_complement",
     "get_client_statement",

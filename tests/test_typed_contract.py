@@ -32,7 +32,6 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "delete_service": {"id": "service_hosting"},
     "get_income_invoice": {"uuid": UUID},
     "get_payment_complement": {"uuid": UUID},
-    "preview_invoice": {"client": {"id": ACME}, "items": [item()]},
     "create_income_invoice": {"client": {"id": ACME}, "items": [item()]},
     "get_egress_invoice": {"uuid": UUID},
     "create_egress_invoice": {"client": {"id": ACME}, "items": [item()]},

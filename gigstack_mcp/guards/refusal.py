@@ -38,9 +38,9 @@ REFUSALS: dict[str, str] = {
     "TEAM-NOT-ALLOWED": "HTTP: the caller's MCP token is pinned to other teams, or the resource is "
     "account-wide (teams, users) and the token is pinned (docs/http.md).",
     "TEAM-NOT-MEMBER": "remove_team_member: the user is not a member of that team.",
-    "ITEM-DESCRIPTION": "preview_invoice: an item has no description and references no service.",
-    "ITEM-SKU-NOT-FOUND": "preview_invoice: an item's search names a SKU no service has, without auto_create.",
-    "ITEM-AMOUNTS": "preview_invoice: an item's quantity, price, discount or taxes cannot be computed.",
+    "ITEM-DESCRIPTION": "An invoice preview (preview true): an item has no description and references no service.",
+    "ITEM-SKU-NOT-FOUND": "An invoice preview (preview true): an item's search names a SKU no service has, without auto_create.",
+    "ITEM-AMOUNTS": "An invoice preview (preview true): an item's quantity, price, discount or taxes cannot be computed.",
     "PREVIEW-REQUIRED": "The server requires a preview (GIGSTACK_REQUIRE_PREVIEW) and no preview_token was given.",
     "PREVIEW-TOKEN": "The preview_token is malformed, expired, or was issued for other arguments or caller.",
     "CONFIRM-TOKEN": "The confirmation_token is malformed, expired, or was issued for another operation, "

@@ -66,7 +66,7 @@ class Complement(Strict):
     data: str = Field(min_length=1, max_length=100_000)  # the complement's XML
 
 
-class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and preview_invoice's arguments
+class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' arguments
     client: InvoiceClient
     items: list[InvoiceLine] = Field(min_length=1)
     use: Use | None = None
@@ -100,17 +100,20 @@ class InvoiceFields(ToolParams):  # what an invoice is made of: the creates' and
 
 
 class CreateInvoiceParams(InvoiceFields):
-    local_fields: ClassVar[tuple[str, ...]] = ("preview_token",)
+    local_fields: ClassVar[tuple[str, ...]] = ("preview_token", "preview")
 
     # same key, same invoice; the pattern (8-128 of [A-Za-z0-9._:-]) still validates
     idempotency_key: IdempotencyKey | None = None
-    preview_token: str | None = None  # from preview_invoice (its text says so)
+    preview: bool | None = Field(
+        None, description="true: SAT checks and totals only, nothing stamped; returns preview_token"
+    )
+    preview_token: str | None = None  # from the preview (its text says so)
 
-
-class PreviewInvoiceParams(InvoiceFields):
-    local_fields: ClassVar[tuple[str, ...]] = ("invoice_type",)
-
-    invoice_type: Literal["I", "E"] = Field("I", description="E: credit note")
+    @field_validator("preview")
+    @classmethod
+    def _false_is_not_given(cls, v: bool | None) -> bool | None:
+        """preview false stamps, as if not given: the confirmation token binds the same arguments."""
+        return v or None
 
 
 class UuidParams(ToolParams):

@@ -1,4 +1,5 @@
-"""A preview of an invoice (nothing stamped): the receiver, lines and totals preview_invoice shows."""
+"""A preview of an invoice (nothing stamped): the receiver, lines and totals a create called with
+preview true shows."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ class InvoicePreview(Out):
             lines += ["Warnings:", *(f"- {one_line(w)}" for w in self.warnings)]
         create = "create_income_invoice" if self.invoice_type == "I" else "create_egress_invoice"
         lines.append(
-            f"After the user approves: {create} with the same arguments except invoice_type (the tool says "
-            f"it), plus preview_token={self.preview_token}"
+            f"After the user approves: {create} with the same arguments without preview, plus "
+            f"preview_token={self.preview_token}"
         )
         return "\n".join(lines)

@@ -47,9 +47,10 @@ def issue_invoice(
             "Ask how it is paid: already paid (PUE with the real forma de pago, e.g. 03 transferencia) or later/"
             "in parts (PPD with forma 99). Choose the uso CFDI allowed for the client's régimen "
             "(lookup_catalog regimen=<code>).",
-            "Show a summary (client, RFC, items, subtotal, taxes, total, uso, forma, método) — preview_invoice "
-            "computes it without stamping when available — and get an explicit yes.",
-            "create_income_invoice, then get_invoice_files and share the PDF link with series-folio and UUID.",
+            "create_income_invoice with preview true shows the SAT checks and totals without stamping; show "
+            "them (client, RFC, items, subtotal, taxes, total, uso, forma, método) and get an explicit yes.",
+            "Then create_income_invoice again with the same arguments without preview, plus the preview_token; "
+            "then get_invoice_files and share the PDF link with series-folio and UUID.",
         ],
     )
 
@@ -99,7 +100,8 @@ def monthly_global_invoice(
             "Only sales that are not gigstack receipts go on create_income_invoice with global {periodicity "
             "(04 mensual; 05 bimestral only for régimen 621), months, year}: one item per ticket (product_key "
             "01010101, unit_key ACT, quantity 1, description 'Venta', sku = the ticket number), método PUE, "
-            "forma = the form that paid the largest amount, no withholdings.",
+            "forma = the form that paid the largest amount, no withholdings. Call it with preview true "
+            "first, show the totals and get a yes, then again without preview plus the preview_token.",
             "Report the invoices stamped (series-folio, UUID) and any receipt that failed, quoting the error.",
         ],
     )
@@ -122,8 +124,9 @@ def credit_note(
             "given, never 99: 15 Condonación if the invoice is still unpaid (its balance goes down), 17 "
             "Compensación if offset against another debt, or how the money goes back (03 transferencia, 01 "
             "efectivo); for a paid PUE original, its own forma de pago (Anexo 20, Apéndice 5). Ask if unclear.",
-            "preview_invoice with invoice_type E shows the totals without stamping; show them and get a yes. "
-            "Then create_egress_invoice with the same arguments except invoice_type, plus the preview_token.",
+            "create_egress_invoice with preview true shows the SAT checks and totals without stamping; show "
+            "them and get a yes. Then call it again with the same arguments without preview, plus the "
+            "preview_token.",
             "Share the PDF link (get_invoice_files) and, for a PPD original, what the client still owes "
             "(get_client_statement).",
         ],

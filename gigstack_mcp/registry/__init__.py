@@ -5,8 +5,9 @@ rails before any request, and confirmation before anything destructive.
 
 One job per module: spec.py declares, select.py selects (from the table its caller passes: nothing
 here imports `tools/`), pipeline.py is the call path (parse -> policy -> guard -> confirm -> execute ->
-render), confirmation.py the confirmation step, render.py the results, errors.py the error wording,
-sdk.py the one module that knows the SDK's internals."""
+render; a write's rehearsal: parse -> policy -> guard -> rehearsal -> render), confirmation.py the
+confirmation step, render.py the results, errors.py the error wording, sdk.py the one module that knows
+the SDK's internals."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ from typing import Any
 
 from ..guards.refusal import GuardViolation, Refused, refuse
 from .select import DEFAULT_TOOLSETS, by_name, choose, select
-from .spec import CONFIRMABLE_WRITES, ConfigError, Guard, Kind, Preview, ToolFn, Toolset, ToolSpec
+from .spec import (
+    CONFIRMABLE_WRITES,
+    ConfigError,
+    Guard,
+    Kind,
+    Preview,
+    Rehearsal,
+    ToolFn,
+    Toolset,
+    ToolSpec,
+)
 
 # The call path loads on first use: a start-up served from the tool cache only selects (select.py).
 _LAZY = {
@@ -53,6 +64,7 @@ __all__ = [
     "Kind",
     "Preview",
     "Refused",
+    "Rehearsal",
     "ToolFn",
     "ToolSpec",
     "Toolset",

@@ -1,7 +1,9 @@
 """The call path, one named step after another: parse -> open the call (team, policy watch, the
 phase's reads) -> policy -> guard -> confirm -> execute -> render. Each step is a plain function;
-`call` walks them for the tool body and `question` for the confirmation resolver. The oversight
-`Watch` records every refusal and outcome (oversight.py); nothing here knows the SDK's internals."""
+`call` walks them for the tool body and `question` for the confirmation resolver. A write called with
+`preview` true runs its rehearsal instead of confirm -> execute: a read, never asked about nor counted
+against the caps (the stamping call that follows is). The oversight `Watch` records every refusal and
+outcome (oversight.py); nothing here knows the SDK's internals."""
 
 from __future__ import annotations
 
@@ -104,10 +106,17 @@ async def call(
         api = open_api(ctx, p)
     except GuardViolation as exc:  # an argument a rule refuses, a team outside the caller's: unrecorded
         return refusal_result(spec, exc)
-    watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p, confirmable=spec.confirmable)
+    rehearsal = spec.rehearses(p)
+    watch = api.state.oversight.watch(
+        spec.name, spec.kind.value, api, p, confirmable=spec.confirmable, rehearsal=rehearsal
+    )
     try:
         decision = await watch.begin()  # the spend policy; its refusals are recorded by begin()
         warnings = await guard(spec, api, p)
+        if rehearsal:
+            result = await spec.rehearsal(api, p, warnings)  # type: ignore[misc]
+            await watch.end("previewed", result=result)
+            return render(api, result, [])  # the rehearsal shows the warnings itself
         result = await act(spec, api, p, confirmation, decision, watch)
     except PolicyRefusal as exc:  # a GuardViolation the watch has recorded already
         return refusal_result(spec, exc)
@@ -144,6 +153,8 @@ async def question(
         return TokenBypass(confirm=bool(kwargs.get("confirmation_token")), has_token=True)
     try:
         p = parse(params, {k: v for k, v in kwargs.items() if v is not None})
+        if spec.rehearses(p):
+            return TokenBypass(confirm=True, has_token=True)  # a rehearsal sends nothing: nobody is asked
         api = open_api(ctx, p)
         watch = api.state.oversight.watch(spec.name, spec.kind.value, api, p, confirmable=True)
         decision = await watch.decide()

@@ -36,6 +36,8 @@ def select(
 
 
 RowT = TypeVar("RowT")
+# Tools folded into others: a configuration that still names one is told where it went.
+FOLDED = {"preview_invoice": "create_income_invoice or create_egress_invoice with preview: true"}
 
 
 def choose(
@@ -62,7 +64,8 @@ def choose(
     extra, dropped = _names(tools), _names(exclude_tools)
     for name in extra + dropped:
         if name not in every:
-            raise ConfigError(f"unknown tool {name!r}; valid: {', '.join(every)}")
+            moved = f" (now {FOLDED[name]})" if name in FOLDED else ""
+            raise ConfigError(f"unknown tool {name!r}{moved}; valid: {', '.join(every)}")
     out = [
         s
         for s in every.values()

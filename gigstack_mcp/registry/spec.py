@@ -1,6 +1,7 @@
 """Declaring tools: a tool is a small async function `(api, params) -> result model` in
 `tools/<resource>.py`, registered on its `Toolset` with its kind (read, write, destructive), and, for
-writes, the guard rails and preview the call path (pipeline.py) runs before it."""
+writes, the guard rails and preview the call path (pipeline.py) runs before it, and the rehearsal a write
+runs instead of itself when its arguments say `preview` (a read: nothing sent, nothing to confirm)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from ..models import ToolParams
 ToolFn = Callable[[Api, Any], Awaitable[Any]]
 Guard = Callable[[Api, Any], Awaitable[list[str]]]  # returns warnings; raises GuardViolation
 Preview = Callable[[Api, Any], Awaitable[str]]
+# What the write would do, computed with reads only; gets the guard rails' warnings to show with it.
+Rehearsal = Callable[[Api, Any, list[str]], Awaitable[BaseModel]]
 
 # Writes that move money can be put behind a person's yes by the spend policy (docs/policy.md): they carry
 # the same confirmation step as destructive tools, used only when the policy asks for it.
@@ -49,6 +52,11 @@ class ToolSpec:
     idempotent: bool
     guard: Guard | None = None
     preview: Preview | None = None
+    rehearsal: Rehearsal | None = None
+
+    def rehearses(self, p: Any) -> bool:
+        """This call only rehearses the write (its `preview` argument is true): a read."""
+        return self.rehearsal is not None and getattr(p, "preview", None) is True
 
     @property
     def confirmable(self) -> bool:
@@ -88,7 +96,15 @@ class Toolset:
     description: str
     specs: list[ToolSpec] = field(default_factory=list)
 
-    def _add(self, kind: Kind, title: str, idempotent: bool, guard: Guard | None, preview: Preview | None):
+    def _add(
+        self,
+        kind: Kind,
+        title: str,
+        idempotent: bool,
+        guard: Guard | None,
+        preview: Preview | None,
+        rehearsal: Rehearsal | None = None,
+    ):
         def deco(fn: ToolFn) -> ToolFn:
             hints = inspect.get_annotations(fn, eval_str=True)
             params = next((h for n, h in hints.items() if n != "return" and n != "api"), ToolParams)
@@ -104,6 +120,7 @@ class Toolset:
                     idempotent,
                     guard,
                     preview,
+                    rehearsal,
                 )
             )
             return fn
@@ -113,8 +130,15 @@ class Toolset:
     def read(self, title: str):
         return self._add(Kind.READ, title, True, None, None)
 
-    def write(self, title: str, *, idempotent: bool = False, guard: Guard | None = None):
-        return self._add(Kind.WRITE, title, idempotent, guard, None)
+    def write(
+        self,
+        title: str,
+        *,
+        idempotent: bool = False,
+        guard: Guard | None = None,
+        rehearsal: Rehearsal | None = None,
+    ):
+        return self._add(Kind.WRITE, title, idempotent, guard, None, rehearsal)
 
     def destructive(
         self, title: str, *, preview: Preview, guard: Guard | None = None, idempotent: bool = True

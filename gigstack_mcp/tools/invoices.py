@@ -28,7 +28,6 @@ from ..models.invoices import (
     ListComplementsParams,
     ListInvoicesParams,
     PaymentComplement,
-    PreviewInvoiceParams,
     UuidParams,
 )
 from ..models.preview import InvoicePreview
@@ -102,8 +101,8 @@ async def _guard_egress(api: Api, p: CreateInvoiceParams) -> list[str]:
     return await _guard_invoice(api, p, "E")
 
 
-async def _guard_invoice(api: Api, p: InvoiceFields, invoice_type: str) -> list[str]:
-    if isinstance(p, CreateInvoiceParams):
+async def _guard_invoice(api: Api, p: CreateInvoiceParams, invoice_type: str) -> list[str]:
+    if not p.preview:
         _check_preview(api, p, invoice_type)
     body = p.body()
     receiver = await wiring.receiver(api, body.get("client"))
@@ -160,7 +159,9 @@ async def _receipts_left_pending(api: Api, body: dict[str, Any]) -> list[str]:
 
 def _preview_args(api: Api, p: InvoiceFields, invoice_type: str) -> tuple[str, dict[str, Any]]:
     """What a preview token binds: the invoice type, the team and the exact body (canonical JSON of the
-    validated arguments, so 2 and 2.0 are the same; the idempotency key is not part of the invoice)."""
+    validated arguments, so 2 and 2.0 are the same; the idempotency key is not part of the invoice, nor
+    are preview and preview_token: local fields, not in the body). The operation keeps the name of the
+    tool the preview once was, so tokens stay valid across the change."""
     body = {k: v for k, v in p.body().items() if k != "idempotency_key"}
     return f"preview_invoice:{invoice_type}", {"team": api.team, "body": body}
 
@@ -168,14 +169,16 @@ def _preview_args(api: Api, p: InvoiceFields, invoice_type: str) -> tuple[str, d
 def _check_preview(api: Api, p: CreateInvoiceParams, invoice_type: str) -> Token | None:
     """With require_preview, a create needs the token of a preview of exactly this payload by this
     caller; without it, a token given is still checked. Raises GuardViolation: nothing is sent."""
+    tool = _CREATE[invoice_type]
     if not p.preview_token:
         if api.state.settings.require_preview:
             raise refuse(
                 "PREVIEW-REQUIRED",
-                "this server requires a preview before stamping: call preview_invoice with the same "
-                "arguments, show the breakdown to the user, then call again with its preview_token",
+                f"this server requires a preview before stamping: call {tool} with the same arguments "
+                "and preview true, show the breakdown to the user, then call again without preview, "
+                "plus its preview_token",
                 field="preview_token",
-                allowed="the preview_token of preview_invoice with these arguments",
+                allowed=f"the preview_token of {tool} with these arguments and preview true",
             )
         return None
     operation, args = _preview_args(api, p, invoice_type)
@@ -187,11 +190,15 @@ def _check_preview(api: Api, p: CreateInvoiceParams, invoice_type: str) -> Token
         why = str(exc).replace("confirmation_token", "preview_token")
         raise refuse(
             "PREVIEW-TOKEN",
-            f"{why}; call preview_invoice again with exactly these arguments and show the user the new "
-            "breakdown",
+            f"{why}; call {tool} with exactly these arguments and preview true, and show the user the "
+            "new breakdown",
             field="preview_token",
-            allowed="the preview_token of preview_invoice with these arguments, by this caller, unexpired",
+            allowed=f"the preview_token of {tool} with these arguments and preview true, by this caller, "
+            "unexpired",
         ) from None
+
+
+_CREATE = {"I": "create_income_invoice", "E": "create_egress_invoice"}
 
 
 def _body(api: Api, p: CreateInvoiceParams, invoice_type: str) -> tuple[dict[str, Any], str | None]:
@@ -255,11 +262,19 @@ def _abroad(receiver: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@invoices.read("Preview an invoice")
-async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
-    """SAT checks and totals without stamping; after the user's yes call create_income_invoice
-    (create_egress_invoice for E) with the same arguments but invoice_type, plus preview_token."""
-    warnings = await _guard_invoice(api, p, p.invoice_type)
+async def _preview_income(api: Api, p: CreateInvoiceParams, warnings: list[str]) -> InvoicePreview:
+    return await _preview(api, p, warnings, "I")
+
+
+async def _preview_egress(api: Api, p: CreateInvoiceParams, warnings: list[str]) -> InvoicePreview:
+    return await _preview(api, p, warnings, "E")
+
+
+async def _preview(
+    api: Api, p: CreateInvoiceParams, warnings: list[str], invoice_type: str
+) -> InvoicePreview:
+    """A create called with preview true (after its guard rails): the SAT checks and totals, reads only,
+    and a preview_token bound to this caller, the invoice type and the exact body."""
     body = p.body()
     receiver = await wiring.receiver(api, body["client"]) or {}
     services, found = await _services(api, body["items"]), await _by_sku(api, body["items"])
@@ -279,13 +294,13 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
             raise refuse("ITEM-AMOUNTS", str(exc), field=f"items.{n}") from None
     method = body.get("payment_method") or "PUE"
     form = body.get("payment_form") or ("99" if method == "PPD" else None)
-    operation, args = _preview_args(api, p, p.invoice_type)
+    operation, args = _preview_args(api, p, invoice_type)
     token, expires = issue_token(
         api.state.confirm_secret, operation, args, api.state.settings.confirm_ttl, caller=current_caller()
     )
     return InvoicePreview.model_validate(
         {
-            "invoice_type": p.invoice_type,
+            "invoice_type": invoice_type,
             "receiver": {
                 "legal_name": receiver.get("legal_name") or receiver.get("name"),
                 "tax_id": receiver.get("tax_id"),
@@ -307,10 +322,11 @@ async def preview_invoice(api: Api, p: PreviewInvoiceParams) -> InvoicePreview:
     )
 
 
-@invoices.write("Issue an income invoice", guard=_guard_income)
+@invoices.write("Issue an income invoice", guard=_guard_income, rehearsal=_preview_income)
 async def create_income_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
-    """Stamp an income CFDI (factura); first confirm client, items, taxes, use, payment method and form
-    with the user. PPD takes payment_form 99; receipts: stamp_receipt."""
+    """Stamp an income CFDI (factura). First call with preview true and show the user the breakdown; on
+    their yes, call again without preview plus preview_token. PPD takes payment_form 99; receipts:
+    stamp_receipt."""
     body, key = _body(api, p, "I")
     return await api.post("/invoices/income", IssuedInvoice, json=body, idempotency_key=key)
 
@@ -327,10 +343,10 @@ async def get_egress_invoice(api: Api, p: UuidParams) -> Invoice:
     return await api.get(f"/invoices/egress/{p.uuid}", Invoice)
 
 
-@invoices.write("Issue a credit note", guard=_guard_egress)
+@invoices.write("Issue a credit note", guard=_guard_egress, rehearsal=_preview_egress)
 async def create_egress_invoice(api: Api, p: CreateInvoiceParams) -> IssuedInvoice:
     """Stamp a credit note: related_documents 01 to the invoice's UUID, use G02, PUE, forma 15 if it is
-    unpaid, 17 compensación or 03 refund (never 99). Confirm the amounts first."""
+    unpaid, 17 compensación or 03 refund (never 99). Preview true first, as for create_income_invoice."""
     body, key = _body(api, p, "E")
     return await api.post("/invoices/egress", IssuedInvoice, json=body, idempotency_key=key)
 
