@@ -471,11 +471,11 @@ def write_doc(args: argparse.Namespace, s: Startup, lat: Latency, phases: list[t
     )
     sizes_md, total, default, count = schema_sizes()
     sizes = (
-        "What each toolset costs in the context window: characters of the JSON `tools/list` sends per "
-        "tool (name, title, description, inputSchema, outputSchema, annotations), from "
+        "What each toolset costs in the context window: characters of each tool as `tools/list` sends it "
+        "(name, title, description, inputSchema, annotations; the SDK's compact JSON, UTF-8 text), from "
         "`gigstack_mcp.toolinfo.tool_sizes` (`gigstack-mcp tools` prints it per tool).\n\n"
-        f"{sizes_md}\n\nDefault toolsets: {default} chars. Budget: all tools <= 56,000 chars "
-        f"(now {total} for {count} tools), default <= 32,000 (enforced by tests/test_tool_surface.py)."
+        f"{sizes_md}\n\nDefault toolsets: {default} chars. Budget, counted on the tools as sent: all tools "
+        f"<= 56,000 chars (now {total} for {count} tools), default <= 32,000 (tests/test_tool_surface.py)."
     )
     DOC.parent.mkdir(exist_ok=True)
     text = DOC.read_text("utf-8") if DOC.exists() else ""
