@@ -121,6 +121,14 @@ def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _request(value: Any) -> Mapping[str, Any]:
+    """The body under check: a tool's validated params model gives its body (built once per model,
+    ToolParams.body); a Mapping is read as it comes (the rule tables and property tests pass dicts)."""
+    if not isinstance(value, Mapping) and callable(body := getattr(value, "body", None)):
+        value = body()
+    return _map(value)
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
