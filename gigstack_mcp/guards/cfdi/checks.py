@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ... import clock
 from ._core import (
     INVOICE,
     RULES,
     GuardWarning,
+    Params,
     RuleViolation,
     Severity,
     Violation,
@@ -20,9 +21,6 @@ from ._core import (
     _merge,
     _request,
 )
-
-if TYPE_CHECKING:
-    from ...models import ToolParams
 
 INVOICING_AUTOMATIONS = {"pue_invoice", "stamp_invoice", "ppd_invoice_and_complement"}
 
@@ -50,7 +48,7 @@ def _run(doc: _Doc, allow_policy: bool) -> list[GuardWarning]:
 
 
 def check_invoice(
-    body: Mapping[str, Any] | ToolParams,
+    body: Mapping[str, Any] | Params,
     invoice_type: str = "I",
     receiver: Mapping[str, Any] | None = None,
     issuer: Mapping[str, Any] | None = None,
@@ -74,7 +72,7 @@ def check_invoice(
 
 
 def check_client(
-    body: Mapping[str, Any] | ToolParams,
+    body: Mapping[str, Any] | Params,
     current: Mapping[str, Any] | None = None,
     issuer: Mapping[str, Any] | None = None,
 ) -> list[GuardWarning]:
@@ -92,7 +90,7 @@ def check_client(
 
 
 def check_payment(
-    body: Mapping[str, Any] | ToolParams,
+    body: Mapping[str, Any] | Params,
     receiver: Mapping[str, Any] | None = None,
     issuer: Mapping[str, Any] | None = None,
     today: date | None = None,
@@ -121,7 +119,7 @@ def check_payment(
 
 
 def check_receipt(
-    body: Mapping[str, Any] | ToolParams,
+    body: Mapping[str, Any] | Params,
     issuer: Mapping[str, Any] | None = None,
     today: date | None = None,
     *,
@@ -140,7 +138,7 @@ def check_receipt(
 
 
 def check_receipt_stamp(
-    body: Mapping[str, Any] | ToolParams,
+    body: Mapping[str, Any] | Params,
     receiver: Mapping[str, Any] | None = None,
     issuer: Mapping[str, Any] | None = None,
 ) -> list[GuardWarning]:
