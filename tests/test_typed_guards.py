@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from gigstack_mcp.guards import cfdi
+from gigstack_mcp.guards import cfdi, wiring
 from gigstack_mcp.guards.cfdi._core import _request
 from gigstack_mcp.models import ToolParams
 from gigstack_mcp.models.invoices import CreateInvoiceParams
+from gigstack_mcp.sandbox.examples import item, new_client
 
 from .conftest import call_err, call_ok, one_era
 
@@ -34,6 +35,8 @@ ITEM = {
     "unit_key": "HUR",
     "taxes": [{"type": "IVA", "rate": 0}],
 }
+
+PAYMENT = {"client": {"id": "client_acme"}, "items": [item()]}
 
 
 def invoice_to(client: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +112,30 @@ async def test_a_rule_reads_the_value_the_params_model_validated(mcp, sandbox, c
     assert isinstance(checked[0], CreateInvoiceParams)
     with pytest.raises(cfdi.RuleViolation, match="pattern for usa"):
         cfdi.check_invoice(args, "I")
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "model"),
+    [
+        ("create_client", new_client(), "CreateClientParams"),
+        ("register_payment", PAYMENT | {"payment_form": "03"}, "RegisterPaymentParams"),
+        ("request_payment", PAYMENT, "RequestPaymentParams"),
+        ("create_receipt", {"items": [item()], "payment_form": "03"}, "CreateReceiptParams"),
+    ],
+)
+async def test_every_guard_hands_its_rules_the_params_model(mcp, monkeypatch, builds, tool, args, model):
+    """A spy around wiring.rules (the real one still runs): what a guard passes is inside the server."""
+    handed: list[Any] = []
+    real = wiring.rules
+
+    def spy(check: Any, body: Any, *rest: Any, **kwargs: Any) -> list[str]:
+        handed.append(body)
+        return real(check, body, *rest, **kwargs)
+
+    monkeypatch.setattr(wiring, "rules", spy)
+    await call_ok(mcp, tool, args)
+    assert [type(b).__name__ for b in handed] == [model]
+    assert builds[f"build {model}"] == 1, builds
 
 
 def test_a_copy_or_a_changed_field_gets_its_own_body():
