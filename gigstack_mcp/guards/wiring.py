@@ -20,9 +20,9 @@ _MAX_ENTRIES = 2048
 
 
 def rules(check: Callable[..., Iterable[Any]], *args: Any, **kwargs: Any) -> list[str]:
-    """Run a rule check of guards/cfdi/ (the function itself): broken rules stop the call with a
-    GuardViolation that carries each rule ID, field, value and what is allowed; warnings go back to
-    be shown with the result."""
+    """Run a rule check of guards/cfdi/ (the function itself; a tool's params model goes through as it
+    is, the check reads its body): broken rules stop the call with a GuardViolation that carries each
+    rule ID, field, value and what is allowed; warnings go back to be shown with the result."""
     from . import cfdi
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     WithJsonSchema,
     model_validator,
 )
@@ -35,6 +36,15 @@ def _drop_nulls(data: Any) -> Any:
     """`null` means "not given" for every optional argument, at every depth: strict-mode clients (OpenAI)
     fill every optional argument with null. A required one given null is then reported as required."""
     return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+
+def _copied(node: Any) -> Any:
+    """A copy of a JSON body, nested objects and arrays included (a fraction of copy.deepcopy's cost)."""
+    if isinstance(node, dict):
+        return {k: _copied(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copied(v) for v in node]
+    return node
 
 
 def _prune(node: Any) -> Any:
@@ -117,10 +127,30 @@ class ToolParams(BaseModel):
                 )
         return self
 
+    # The body, built on first use: the guard rails, the preview token and the request read this one.
+    _built: dict[str, Any] | None = PrivateAttr(None)
+
     def body(self) -> dict[str, Any]:
-        """The JSON body: every set field under its API name, minus path/query/local fields and team."""
+        """The JSON body: every set field under its API name, minus path/query/local fields and team.
+        Built once per instance; each caller gets its own copy (some add or pop keys before sending)."""
+        if self._built is None:
+            self._built = self._build_body()
+        return _copied(self._built)
+
+    def _build_body(self) -> dict[str, Any]:
         skip = {"team", *self.path_fields, *self.query_fields, *self.local_fields}
         return _prune(self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=skip))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy builds its own body (an update changes it)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._built = None
+        return copy
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in type(self).model_fields:
+            self._built = None  # a field changed: the body is built again on next use
 
     def query(self) -> dict[str, Any]:
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True, include=set(self.query_fields))

@@ -57,7 +57,7 @@ async def get_client(api: Api, p: ClientIdParams) -> Client:
 async def _guard_create(api: Api, p: CreateClientParams) -> list[str]:
     from ..guards.cfdi import check_client  # loaded on the first check, not at start-up
 
-    return wiring.rules(check_client, p.body())
+    return wiring.rules(check_client, p)
 
 
 async def _guard_update(api: Api, p: UpdateClientParams) -> list[str]:
@@ -65,7 +65,7 @@ async def _guard_update(api: Api, p: UpdateClientParams) -> list[str]:
     wiring.forget(api, p.id)  # the tool is about to change it
     from ..guards.cfdi import check_client  # loaded on the first check, not at start-up
 
-    return wiring.rules(check_client, p.body(), current)
+    return wiring.rules(check_client, p, current)
 
 
 @clients.write("Create a client", guard=_guard_create)

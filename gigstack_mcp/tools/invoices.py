@@ -104,13 +104,12 @@ async def _guard_egress(api: Api, p: CreateInvoiceParams) -> list[str]:
 async def _guard_invoice(api: Api, p: CreateInvoiceParams, invoice_type: str) -> list[str]:
     if not p.preview:
         _check_preview(api, p, invoice_type)
-    body = p.body()
-    receiver = await wiring.receiver(api, body.get("client"))
+    receiver = await wiring.receiver(api, p.client)
     from ..guards.cfdi import check_invoice  # loaded on the first check, not at start-up
 
-    warnings = wiring.rules(check_invoice, body, invoice_type, receiver, await wiring.issuer(api))
-    if invoice_type == "I" and body.get("global"):
-        warnings += await _receipts_left_pending(api, body)
+    warnings = wiring.rules(check_invoice, p, invoice_type, receiver, await wiring.issuer(api))
+    if invoice_type == "I" and p.global_:
+        warnings += await _receipts_left_pending(api, p.body())
     return warnings
 
 

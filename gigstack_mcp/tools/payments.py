@@ -61,7 +61,6 @@ def _paid_at(paid_on: date | None) -> int | None:
 
 
 async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPaymentParams) -> list[str]:
-    body = p.body()
     register = isinstance(p, RegisterPaymentParams)
     if register and p.payment_form == "99":
         raise _not_a_form()
@@ -70,7 +69,7 @@ async def _guard_new_payment(api: Api, p: RequestPaymentParams | RegisterPayment
     receiver = await wiring.receiver(api, {"id": p.client.id} if p.client.id else None)
     from ..guards.cfdi import check_payment  # loaded on the first check, not at start-up
 
-    return wiring.rules(check_payment, body, receiver, await wiring.issuer(api), register=register)
+    return wiring.rules(check_payment, p, receiver, await wiring.issuer(api), register=register)
 
 
 def _money(amount: float | None, currency: str | None) -> str:

@@ -43,7 +43,7 @@ async def _guard_create(api: Api, p: CreateReceiptParams) -> list[str]:
         )
     from ..guards.cfdi import check_receipt  # loaded on the first check, not at start-up
 
-    return wiring.rules(check_receipt, p.body(), await wiring.issuer(api))
+    return wiring.rules(check_receipt, p, await wiring.issuer(api))
 
 
 @receipts.write("Create a receipt", guard=_guard_create)
@@ -77,7 +77,7 @@ async def _guard_stamp(api: Api, p: StampReceiptParams) -> list[str]:
     receiver = await wiring.receiver(api, {"id": client_id} if client_id else None)
     from ..guards.cfdi import check_receipt_stamp  # loaded on the first check, not at start-up
 
-    return wiring.rules(check_receipt_stamp, p.body(), receiver, await wiring.issuer(api))
+    return wiring.rules(check_receipt_stamp, p, receiver, await wiring.issuer(api))
 
 
 @receipts.write("Stamp a receipt", guard=_guard_stamp)

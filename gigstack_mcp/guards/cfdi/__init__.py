@@ -1,6 +1,8 @@
 """SAT CFDI 4.0 guard rails, checked locally on the exact JSON body gigstack takes, before any request.
 
-Entry points (pure functions over API-shaped dicts; they never touch the network):
+Entry points (pure functions over API-shaped dicts; they never touch the network). `body` is a tool's
+validated params model (the tools pass theirs: its body is built once and read from it) or the body as a
+Mapping:
 
 - `check_invoice(body, "I"|"E", receiver, issuer, today)`  POST /invoices/income, /invoices/egress
 - `check_client(body, current=None, issuer=None)`          POST/PUT /clients

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ... import clock
 from ...catalogs import load
@@ -119,6 +119,21 @@ def _join(values: Iterable[Any]) -> str:
 
 def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+class Params(Protocol):
+    """A tool's validated params model (models.ToolParams; named by shape so the rules stay below the
+    models): what it sends is its body."""
+
+    def body(self) -> Mapping[str, Any]: ...
+
+
+def _request(value: Mapping[str, Any] | Params | Any) -> Mapping[str, Any]:
+    """The body under check: a tool's params model gives its body (built once per model,
+    ToolParams.body); a Mapping is read as it comes (the rule tables and property tests pass dicts)."""
+    if not isinstance(value, Mapping) and callable(body := getattr(value, "body", None)):
+        value = body()
+    return _map(value)
 
 
 def _list(value: Any) -> list[Any]:

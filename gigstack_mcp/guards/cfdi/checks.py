@@ -7,7 +7,20 @@ from datetime import date
 from typing import Any
 
 from ... import clock
-from ._core import INVOICE, RULES, GuardWarning, RuleViolation, Severity, Violation, _code, _Doc, _map, _merge
+from ._core import (
+    INVOICE,
+    RULES,
+    GuardWarning,
+    Params,
+    RuleViolation,
+    Severity,
+    Violation,
+    _code,
+    _Doc,
+    _map,
+    _merge,
+    _request,
+)
 
 INVOICING_AUTOMATIONS = {"pue_invoice", "stamp_invoice", "ppd_invoice_and_complement"}
 
@@ -35,7 +48,7 @@ def _run(doc: _Doc, allow_policy: bool) -> list[GuardWarning]:
 
 
 def check_invoice(
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | Params,
     invoice_type: str = "I",
     receiver: Mapping[str, Any] | None = None,
     issuer: Mapping[str, Any] | None = None,
@@ -47,7 +60,7 @@ def check_invoice(
     completes or overrides an inline `client`; `issuer` is the team."""
     if invoice_type not in INVOICE:
         raise ValueError(f"invoice_type must be 'I' or 'E', not {invoice_type!r}")
-    body = _map(body)
+    body = _request(body)
     doc = _Doc(
         scope=invoice_type,
         body=body,
@@ -59,14 +72,15 @@ def check_invoice(
 
 
 def check_client(
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | Params,
     current: Mapping[str, Any] | None = None,
     issuer: Mapping[str, Any] | None = None,
 ) -> list[GuardWarning]:
     """Check a client create/update body (for an update, pass the stored client as `current`)."""
+    body = _request(body)
     doc = _Doc(
         scope="client",
-        body=_map(body),
+        body=body,
         receiver=_merge(current, body),
         issuer=_merge(issuer),
         today=clock.today_mx(),
@@ -76,7 +90,7 @@ def check_client(
 
 
 def check_payment(
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | Params,
     receiver: Mapping[str, Any] | None = None,
     issuer: Mapping[str, Any] | None = None,
     today: date | None = None,
@@ -86,7 +100,7 @@ def check_payment(
 ) -> list[GuardWarning]:
     """Check a payment register (already paid: has payment_form) or request (payment link) body. The
     receiver's fiscal data is only checked when the payment's automation issues an invoice."""
-    body = _map(body)
+    body = _request(body)
     register = "payment_form" in body if register is None else register
     automation = _code(body.get("automation_type"))
     if automation is None:  # gigstack's defaults
@@ -105,14 +119,14 @@ def check_payment(
 
 
 def check_receipt(
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | Params,
     issuer: Mapping[str, Any] | None = None,
     today: date | None = None,
     *,
     allow_policy: bool = False,
 ) -> list[GuardWarning]:
     """Check a receipt (recibo de venta) body: it ends up in a self-invoice or the global invoice."""
-    body = _map(body)
+    body = _request(body)
     doc = _Doc(
         scope="receipt",
         body=body,
@@ -124,13 +138,13 @@ def check_receipt(
 
 
 def check_receipt_stamp(
-    body: Mapping[str, Any],
+    body: Mapping[str, Any] | Params,
     receiver: Mapping[str, Any] | None = None,
     issuer: Mapping[str, Any] | None = None,
 ) -> list[GuardWarning]:
     """Check a receipt stamp body: with stamp_to "client", the receipt's client (`receiver`) as
     overridden by fiscal_information."""
-    body = _map(body)
+    body = _request(body)
     if body.get("stamp_to") not in (None, "client"):
         return []  # gigstack fills in público en general / extranjero itself
     override = body.get("fiscal_information")
