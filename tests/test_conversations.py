@@ -109,6 +109,46 @@ async def test_issue_invoice(mcp, sandbox):
     assert pdf.headers["content-type"].startswith("application/pdf")
 
 
+async def test_issue_invoice_for_a_concept_with_no_service(mcp, sandbox):
+    """No service for it: the SAT product and unit keys come from the catalogs, not from a guess."""
+    # User: "Factúrale a Acme el diseño de su logotipo, 8,000 más IVA; ya pagó con transferencia."
+    a = await Assistant.following(mcp, "issue_invoice", client="Acme", concept="diseño de logotipo")
+    [acme] = (await a.ok("list_clients", {"query": "Acme"}))["data"]
+    services = await a.ok("list_services", {})
+    assert not [s for s in services["data"] if "logo" in s["description"].lower()]
+    products = await a.ok(
+        "lookup_catalog", {"query": "diseño de logotipo", "catalog": "clave-prod-serv", "limit": 3}
+    )
+    product_key = products["data"][0]["code"]
+    assert product_key in {"82141500", "82141502", "82141504"}  # servicios de diseño (c_ClaveProdServ)
+    units = await a.ok("lookup_catalog", {"query": "servicio", "catalog": "clave-unidad", "limit": 1})
+    unit_key = units["data"][0]["code"]
+    assert unit_key == "E48"
+    # Assistant: "Lo facturo como 82141502 Diseño o gráficos artísticos, unidad E48 Unidad de servicio?" "Sí."
+    invoice = {
+        "client": {"id": acme["id"]},
+        "items": [
+            {
+                "description": "Diseño de logotipo",
+                "quantity": 1,
+                "unit_price": 8000,
+                "product_key": product_key,
+                "unit_key": unit_key,
+                "taxes": [{"type": "IVA", "rate": 0.16}],
+            }
+        ],
+        "use": "G03",
+        "payment_method": "PUE",
+        "payment_form": "03",
+    }
+    preview = await a.ok("create_income_invoice", invoice | {"preview": True})
+    assert preview["total"] == 9280
+    issued = await a.ok("create_income_invoice", invoice | {"preview_token": preview["preview_token"]})
+    doc = stored(sandbox, "invoices", issued["uuid"])
+    assert [(i["product_key"], i["unit_key"]) for i in doc["items"]] == [(product_key, "E48")]
+    assert (doc["subtotal"], doc["total"], doc["status"]) == (8000, 9280, "valid")
+
+
 # -- cancel_invoice ---------------------------------------------------------------------------------
 
 

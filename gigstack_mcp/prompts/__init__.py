@@ -43,7 +43,9 @@ def issue_invoice(
             "Run validate_client_fiscal_info; if it has issues, explain what to fix and stop.",
             "Ask the currency if not pesos: a c_Moneda code (USD, EUR…) with the exchange_rate to MXN.",
             "Ask what is being invoiced: find a service with list_services or ask for description, quantity, "
-            "unit price, SAT product_key and unit_key, and the taxes (usually IVA 16%).",
+            "unit price and the taxes (usually IVA 16%); never guess SAT codes: lookup_catalog query=<the "
+            "concept> catalog=clave-prod-serv for product_key and catalog=clave-unidad for unit_key (E48 "
+            "servicio, H87 pieza); show the match and let the user confirm it.",
             "Ask how it is paid: already paid (PUE with the real forma de pago, e.g. 03 transferencia) or later/"
             "in parts (PPD with forma 99). Choose the uso CFDI allowed for the client's régimen "
             "(lookup_catalog regimen=<code>).",
