@@ -124,7 +124,7 @@ async def test_issue_invoice_for_a_concept_with_no_service(mcp, sandbox):
     units = await a.ok("lookup_catalog", {"query": "servicio", "catalog": "clave-unidad", "limit": 1})
     unit_key = units["data"][0]["code"]
     assert unit_key == "E48"
-    # Assistant: "Lo facturo como 82141502 Diseño o gráficos artísticos, unidad E48 Unidad de servicio?" "Sí."
+    # Assistant: "¿Lo facturo como 82141500 Servicios de diseño artístico, unidad E48 (servicio)?" "Sí."
     invoice = {
         "client": {"id": acme["id"]},
         "items": [
