@@ -340,11 +340,13 @@ async def test_a_token_never_passes_for_another_caller(sandbox, mode):
 def replicas(sandboxes, redis_url: str) -> Iterator[tuple[str, str]]:
     """Two replica processes sharing the secret and the Redis of spent confirmations, for the module's
     tests (they keep nothing between calls but what is in Redis; the sandbox is reset for each test on
-    the same URL)."""
+    the same URL). Without the per-token rate limit: it is per process, so the tests' calls would add
+    up in one bucket (one test makes 18 calls a second as TOKEN_1); test_http tests the limit."""
     env = {
         "GIGSTACK_CONFIRM_SECRET": "replica-secret-7",
         "GIGSTACK_MCP_AUTH_TOKENS": f"{TOKEN_1},{TOKEN_2}",
         "GIGSTACK_MCP_REDIS_URL": redis_url,
+        "GIGSTACK_MCP_RATE_LIMIT": "off",
     }
     with http_replicas(sandboxes({API_KEY: DEFAULT_TEAM}), env, env) as [(one, _), (two, _)]:
         yield one, two
