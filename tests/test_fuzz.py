@@ -17,7 +17,7 @@ query smuggling, SQL/template/shell/header injection). Whatever comes in, every 
 - the sandbox never crashes (no 5xx in its log: no faults are injected here).
 
 Examples per tool: GIGSTACK_FUZZ_EXAMPLES (default 25 of each kind in CI, 5 elsewhere: see
-tests/conftest.py; derandomized, so CI is reproducible). GIGSTACK_FUZZ_STATS=<file> writes the counts (docs/reliability.md quotes them)."""
+tests/conftest.py; derandomized, so CI is reproducible). GIGSTACK_FUZZ_STATS=<file> writes the counts (docs/reliability.md quotes them; with -n0)."""
 
 from __future__ import annotations
 
@@ -266,6 +266,8 @@ def _check_well_formed(name: str, args: Any, result: CallToolResult, tool: Any) 
 
 @pytest.fixture(scope="module")
 def harness() -> Iterator[Harness]:
+    if os.environ.get("GIGSTACK_FUZZ_STATS") and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        pytest.fail("GIGSTACK_FUZZ_STATS counts the calls of one process: run it with -n0 (no xdist workers)")
     with SandboxServer(API_KEY) as sb, anyio.from_thread.start_blocking_portal("asyncio") as portal:
         server = build_server(make_settings(sb, max_retries=0))
         with portal.wrap_async_context_manager(Client(server, mode="legacy")) as client:

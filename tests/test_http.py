@@ -33,7 +33,7 @@ from gigstack_mcp.http import (
 )
 from gigstack_mcp.sandbox.server import SandboxServer
 
-from .conftest import API_KEY, call_err, call_ok, http_replica, make_settings, until
+from .conftest import API_KEY, call_err, call_ok, http_replica, http_replicas, make_settings, until
 
 pytestmark = pytest.mark.anyio
 
@@ -54,10 +54,13 @@ INIT = {
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
+TENANT_KEYS = {API_KEY: "team_sandbox", KEY_A: "team_a", KEY_B: "team_b"}
+
+
 @pytest.fixture
 def sandbox(sandboxes, clock) -> SandboxServer:
     """Three API keys, each with its own home team (one deployment, several tenants)."""
-    return sandboxes({API_KEY: "team_sandbox", KEY_A: "team_a", KEY_B: "team_b"})
+    return sandboxes(TENANT_KEYS)
 
 
 def tokens() -> TokenMap:
@@ -462,19 +465,27 @@ def server_process(sandbox: SandboxServer, secret: str) -> Iterator[tuple[str, s
         yield running
 
 
-async def test_two_server_processes_share_confirmations(sandbox, mode):
-    with (
-        server_process(sandbox, "shared-secret-1") as (one, _),
-        server_process(sandbox, "shared-secret-1") as (
-            two,
-            _,
-        ),
-    ):
-        async with connect(one, TOKEN_SERVER, mode) as c1, connect(two, TOKEN_SERVER, mode) as c2:
-            first = await call_ok(c1, "delete_client", {"id": "client_acme"})
-            assert first["status"] == "confirmation_required" and not sandbox.state.api_requests("DELETE")
-            args = {"id": "client_acme", "confirmation_token": first["confirmation_token"]}
-            assert (await call_ok(c2, "delete_client", args))["status"] == "done"
+@pytest.fixture(scope="module")
+def replica_pair(sandboxes) -> Iterator[tuple[str, str]]:
+    """Two replica processes sharing one secret, started once for both eras' test (~1.5 s of CPU per
+    start-up); all they remember is spent single-use tokens, and the sandbox is reset per test on the same
+    URL."""
+    env = {
+        "GIGSTACK_CONFIRM_SECRET": "shared-secret-1",
+        "GIGSTACK_MCP_AUTH_TOKENS": TOKEN_SERVER,
+        "GIGSTACK_MCP_SHUTDOWN_TIMEOUT": "10",
+    }
+    with http_replicas(sandboxes(TENANT_KEYS), env, env) as [(one, _), (two, _)]:
+        yield one, two
+
+
+async def test_two_server_processes_share_confirmations(sandbox, replica_pair, mode):
+    one, two = replica_pair
+    async with connect(one, TOKEN_SERVER, mode) as c1, connect(two, TOKEN_SERVER, mode) as c2:
+        first = await call_ok(c1, "delete_client", {"id": "client_acme"})
+        assert first["status"] == "confirmation_required" and not sandbox.state.api_requests("DELETE")
+        args = {"id": "client_acme", "confirmation_token": first["confirmation_token"]}
+        assert (await call_ok(c2, "delete_client", args))["status"] == "done"
     assert sandbox.state.store.get("team_sandbox", "clients", "client_acme") is None
 
 

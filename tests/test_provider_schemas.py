@@ -18,8 +18,6 @@ from typing import Any
 
 import anyio
 import pytest
-from agents.mcp import MCPServerStdio, MCPUtil
-from google.genai import _mcp_utils, types
 from jsonschema import Draft202012Validator
 from mcp import Client
 
@@ -127,6 +125,8 @@ def test_no_output_schema_that_says_nothing(tool):
 
 
 def test_openai_agents_strict_conversion(tool):
+    from agents.mcp import MCPServerStdio, MCPUtil  # ~1 s of imports: only where these tests run
+
     server = MCPServerStdio(params={"command": "true"}, name="gigstack")  # never started: no I/O here
     converted = MCPUtil.to_function_tool(tool, server, convert_schemas_to_strict=True)
     assert converted.strict_json_schema, f"{tool.name} fell back to a non-strict schema"
@@ -152,6 +152,8 @@ def _strict_props(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, 
 
 
 def _gemini(tool: Any) -> dict[str, Any]:
+    from google.genai import _mcp_utils  # imported where used, like agents above
+
     declaration = _mcp_utils.mcp_to_gemini_tool(tool).function_declarations[0]
     assert declaration.name == tool.name
     return declaration.parameters.model_dump(exclude_none=True)
@@ -159,6 +161,8 @@ def _gemini(tool: Any) -> dict[str, Any]:
 
 def _same(ours: dict[str, Any], theirs: dict[str, Any], where: str) -> None:
     """Gemini's Schema keeps everything our node says."""
+    from google.genai import types
+
     if "anyOf" in ours:  # a nullable enum: Gemini folds {enum} | {null} into one nullable node
         branches = [b for b in ours["anyOf"] if b != {"type": "null"}]
         assert len(branches) == 1, where

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 import anyio
 import httpx2
@@ -21,10 +21,11 @@ from mcp.types import ElicitResult, ErrorData, InputRequiredResult
 
 from gigstack_mcp.guards.spent import MemorySpentStore, RedisSpentStore, StoreUnavailable
 from gigstack_mcp.http import BackgroundServer, TokenMap, build_http_app
+from gigstack_mcp.sandbox._core import DEFAULT_TEAM
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 
-from .conftest import API_KEY, call_err, call_ok, http_replica, make_settings, redis_server
+from .conftest import API_KEY, call_err, call_ok, http_replicas, make_settings, redis_server
 
 pytestmark = pytest.mark.anyio
 
@@ -335,22 +336,19 @@ async def test_a_token_never_passes_for_another_caller(sandbox, mode):
     assert len(refunds(sandbox)) == 1
 
 
-@contextmanager
-def replica(sandbox: SandboxServer, redis_url: str) -> Iterator[str]:
-    """A replica process sharing the secret and the Redis of spent confirmations."""
-    tokens = f"{TOKEN_1},{TOKEN_2}"
-    with http_replica(
-        sandbox,
-        GIGSTACK_CONFIRM_SECRET="replica-secret-7",
-        GIGSTACK_MCP_AUTH_TOKENS=tokens,
-        GIGSTACK_MCP_REDIS_URL=redis_url,
-    ) as (base, _):
-        yield base
-
-
-@pytest.fixture
-def replicas(sandbox: SandboxServer, redis_url: str) -> Iterator[tuple[str, str]]:
-    with replica(sandbox, redis_url) as one, replica(sandbox, redis_url) as two:
+@pytest.fixture(scope="module")
+def replicas(sandboxes, redis_url: str) -> Iterator[tuple[str, str]]:
+    """Two replica processes sharing the secret and the Redis of spent confirmations, for the module's
+    tests (they keep nothing between calls but what is in Redis; the sandbox is reset for each test on
+    the same URL). Without the per-token rate limit: it is per process, so the tests' calls would add
+    up in one bucket (one test makes 18 calls a second as TOKEN_1); test_http tests the limit."""
+    env = {
+        "GIGSTACK_CONFIRM_SECRET": "replica-secret-7",
+        "GIGSTACK_MCP_AUTH_TOKENS": f"{TOKEN_1},{TOKEN_2}",
+        "GIGSTACK_MCP_REDIS_URL": redis_url,
+        "GIGSTACK_MCP_RATE_LIMIT": "off",
+    }
+    with http_replicas(sandboxes({API_KEY: DEFAULT_TEAM}), env, env) as [(one, _), (two, _)]:
         yield one, two
 
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
+
 import httpx
+
+
+@functools.cache
+def shared_tls() -> ssl.SSLContext:
+    """The process's one TLS context: loading the CA bundle costs ~25 ms of CPU, and a server builds a
+    client per OAuth caller (the test suite one per test). An SSLContext is safe to share."""
+    return httpx.create_ssl_context()
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
@@ -18,8 +28,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         limits = httpx.Limits(
             max_connections=connections_per_shard, max_keepalive_connections=connections_per_shard
         )
-        tls = httpx.create_ssl_context()  # one CA bundle load (~20 ms), not one per pool
-        self._pools = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(shards)]
+        self._pools = [httpx.AsyncHTTPTransport(verify=shared_tls(), limits=limits) for _ in range(shards)]
         self._busy = [0] * shards
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

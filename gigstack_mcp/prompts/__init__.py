@@ -3,9 +3,11 @@ Each names the tools to use and the questions to ask the human before acting."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Literal
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver.prompts import Prompt
 from pydantic import Field
 
 from ..settings import Settings
@@ -212,6 +214,13 @@ PROMPTS = [
 ]
 
 
+@cache
+def _built() -> tuple[Prompt, ...]:
+    """Built once per process (each is a pydantic arguments model, ~1.5 ms): a process that builds many
+    servers, like the test suite, shares them; they hold no per-server state."""
+    return tuple(Prompt.from_function(fn, title=title) for fn, title in PROMPTS)
+
+
 def register(server: MCPServer, settings: Settings) -> None:
-    for fn, title in PROMPTS:
-        server.prompt(title=title)(fn)
+    for prompt in _built():
+        server.add_prompt(prompt)
