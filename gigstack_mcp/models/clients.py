@@ -6,7 +6,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, EmailStr, Field, model_validator
 
-from ._base import Metadata, MetadataFilters, Out, Page, Strict, ToolParams, text
+from ._base import Metadata, Out, Page, Strict, ToolParams, text
+from ._lists import MetadataFilters
 from ._text import quoted, shown
 from .sat import Rfc, Zip
 

@@ -10,7 +10,8 @@ from mcp.types import BlobResourceContents, ContentBlock, EmbeddedResource
 from pydantic import AfterValidator, EmailStr, Field, PrivateAttr, field_validator, model_validator
 
 from ..clock import MEXICO
-from ._base import ListParams, Metadata, MetadataFilters, Out, Page, ToolParams, WireStatus, same_state, text
+from ._base import ListParams, Metadata, Out, Page, ToolParams, WireStatus, same_state, text
+from ._lists import MetadataFilters
 from ._text import quoted, shown
 from .lines import InvoiceClient, InvoiceLine
 from .sat import CurrencyCode, IdempotencyKey

@@ -10,7 +10,8 @@ from pydantic import EmailStr, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from ..guards.refusal import RefusedArgument, refuse
-from ._base import Metadata, MetadataFilters, Out, Page, ReadStatus, Strict, ToolParams, WireStatus
+from ._base import Metadata, Out, Page, ReadStatus, Strict, ToolParams, WireStatus
+from ._lists import MetadataFilters
 from ._text import quoted, shown
 from .clients import Rfc
 from .invoices import MEXICO, InvoiceItem, InvoiceParty, Moneda, PaymentForm

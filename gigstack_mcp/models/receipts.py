@@ -8,7 +8,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from ._base import SPELLINGS, Metadata, MetadataFilters, Out, Page, Strict, ToolParams, spelled
+from ._base import SPELLINGS, Metadata, Out, Page, Strict, ToolParams, spelled
+from ._lists import MetadataFilters
 from ._text import quoted, shown
 from .clients import RegimenFiscal, Rfc
 from .invoices import MEXICO, InvoiceParty

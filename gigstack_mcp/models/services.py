@@ -6,7 +6,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field
 
-from ._base import ListFilters, Metadata, Out, Page, Strict, ToolParams, text
+from ._base import Metadata, Out, Page, Strict, ToolParams, text
+from ._lists import ListFilters
 from ._text import quoted, shown
 
 ProductKey = Annotated[str, Field(pattern=r"^[0-9]{8}$", description="c_ClaveProdServ, e.g. 80101500")]
