@@ -422,6 +422,18 @@ def schema_sizes() -> tuple[str, int, int, int]:
     return md, total, default, len(rows)
 
 
+def dumps_sizes() -> tuple[int, int]:
+    """The default and all toolsets by the budget's count before issue 13 (`json.dumps` defaults)."""
+    from gigstack_mcp.registry import build_tool
+    from gigstack_mcp.toolinfo import wire
+    from gigstack_mcp.tools import select
+
+    def size(toolsets: str) -> int:
+        return len(json.dumps({"tools": [wire(build_tool(spec)) for spec in select(toolsets)]}))
+
+    return size("default"), size("all")
+
+
 PHASES_HEADER = ("start-up phase (in-process, median)", "ms")
 
 
@@ -470,12 +482,19 @@ def write_doc(args: argparse.Namespace, s: Startup, lat: Latency, phases: list[t
         ]
     )
     sizes_md, total, default, count = schema_sizes()
+    old_default, old_all = dumps_sizes()
     sizes = (
         "What each toolset costs in the context window: characters of each tool as `tools/list` sends it "
         "(name, title, description, inputSchema, annotations; the SDK's compact JSON, UTF-8 text), from "
         "`gigstack_mcp.toolinfo.tool_sizes` (`gigstack-mcp tools` prints it per tool).\n\n"
-        f"{sizes_md}\n\nDefault toolsets: {default} chars. Budget, counted on the tools as sent: all tools "
-        f"<= 56,000 chars (now {total} for {count} tools), default <= 32,000 (tests/test_tool_surface.py)."
+        f"{sizes_md}\n\nBudget (tests/test_tool_surface.py), counted on the `tools/list` answer's tools as "
+        f"sent (`toolinfo.sent_chars`): default toolsets {default:,} characters (<= 32,000, fewer than 40 "
+        f"tools), all toolsets {total:,} for {count} tools (<= 56,000).\n\n"
+        "How it is counted changed with issue 13. Before, the tests counted `json.dumps` of the tools with "
+        "its defaults, which adds a space after every `:` and `,` and writes each accented letter as a "
+        "six-character `\\u00e9` escape: about 8% more than the server sends (the stdio and HTTP "
+        "transports write the SDK's `model_dump_json`, compact). The same tools by that older count: "
+        f"default {old_default:,}, all {old_all:,}."
     )
     DOC.parent.mkdir(exist_ok=True)
     text = DOC.read_text("utf-8") if DOC.exists() else ""
