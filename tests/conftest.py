@@ -33,6 +33,7 @@ from typing import IO
 import anyio
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from mcp import Client
 
 from gigstack_mcp.client import GigstackClient
@@ -41,6 +42,11 @@ from gigstack_mcp.sandbox._core import DEFAULT_TEAM
 from gigstack_mcp.sandbox.server import SandboxServer
 from gigstack_mcp.server import build_server
 from gigstack_mcp.settings import Settings
+
+# Property tests draw the same examples on every run (a seed per test, no example database): a red run
+# is reproducible, and a green one does not turn red on another day by luck of the draw.
+hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
+hypothesis_settings.load_profile("deterministic")
 
 API_KEY = "sk_test_fixture_key_4f1c9a"
 CLOCK_START = "2026-05-14T18:00:00+00:00"  # a Thursday, noon in Mexico City: no day, month or year edge near
