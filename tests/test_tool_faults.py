@@ -94,7 +94,7 @@ async def test_retry_after_is_honoured(mcp, sandbox):
 
 
 async def test_slow_answer_below_the_timeout_is_not_retried(mcp, sandbox):
-    sandbox.state.faults.add({"kind": "latency", "delay": TIMEOUT * 0.4, "path": "^/clients$"})
+    sandbox.state.faults.add({"kind": "latency", "delay": TIMEOUT * 0.25, "path": "^/clients$"})
     page = await call_ok(mcp, "list_clients")
     assert len(page["data"]) == 3
     assert sandbox.state.faults.injected == {"latency": 1}
