@@ -63,11 +63,7 @@ def forget(api: Api, client_id: str) -> None:
 async def receiver(api: Api, client: Any) -> dict[str, Any] | None:
     """The receiver's fiscal data: the stored client when `client` names an id (an unknown id is a
     404 tool error before anything is sent), else the inline fields."""
-    ref = (
-        client
-        if isinstance(client, dict)
-        else getattr(client, "model_dump", lambda **_: None)(exclude_none=True)
-    )
+    ref = client if isinstance(client, dict) else None
     if not ref:
         return None
     if ref.get("id"):

@@ -104,12 +104,13 @@ async def _guard_egress(api: Api, p: CreateInvoiceParams) -> list[str]:
 async def _guard_invoice(api: Api, p: CreateInvoiceParams, invoice_type: str) -> list[str]:
     if not p.preview:
         _check_preview(api, p, invoice_type)
-    receiver = await wiring.receiver(api, p.client)
+    body = p.body()  # the receiver is read from the body that is sent (the client as it goes out)
+    receiver = await wiring.receiver(api, body.get("client"))
     from ..guards.cfdi import check_invoice  # loaded on the first check, not at start-up
 
     warnings = wiring.rules(check_invoice, p, invoice_type, receiver, await wiring.issuer(api))
-    if invoice_type == "I" and p.global_:
-        warnings += await _receipts_left_pending(api, p.body())
+    if invoice_type == "I" and body.get("global"):
+        warnings += await _receipts_left_pending(api, body)
     return warnings
 
 
