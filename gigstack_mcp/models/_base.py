@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._read import copy_json
 from ._text import shown
 
 # `team` is on every tool; the server instructions describe it once (a description here would be
@@ -34,15 +35,6 @@ def _drop_nulls(data: Any) -> Any:
     """`null` means "not given" for every optional argument, at every depth: strict-mode clients (OpenAI)
     fill every optional argument with null. A required one given null is then reported as required."""
     return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
-
-
-def _copied(node: Any) -> Any:
-    """A copy of a JSON body, nested objects and arrays included (a fraction of copy.deepcopy's cost)."""
-    if isinstance(node, dict):
-        return {k: _copied(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_copied(v) for v in node]
-    return node
 
 
 def _prune(node: Any) -> Any:
@@ -133,7 +125,7 @@ class ToolParams(BaseModel):
         Built once per instance; each caller gets its own copy (some add or pop keys before sending)."""
         if self._built is None:
             self._built = self._build_body()
-        return _copied(self._built)
+        return copy_json(self._built)
 
     def _build_body(self) -> dict[str, Any]:
         skip = {"team", *self.path_fields, *self.query_fields, *self.local_fields}
